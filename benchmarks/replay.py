@@ -1,0 +1,98 @@
+"""Replay memory and speed at Nature scale: 1,000,000 transitions of 84x84 frames from 8 environments.
+
+Prints a table, then as its last line one JSON object with `bytes_per_transition` (from the state's
+arrays at capacity 1,000,000), `sample_ms` (median of one jitted batch-32 sample, n_step 3) and
+`add_us` (median of one jitted batched add of 8 environments' steps).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from imitax.envs import atari_spec
+from imitax.replay import ReplayConfig, Step, make_replay, state_nbytes
+
+CAPACITY = 1_000_000
+NUM_ENVS = 8
+EPISODE = 900  # steps between episode ends, about a Pong game at random play
+
+
+def _median_ms(fn, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        jax.block_until_ready(fn())
+        times.append(time.perf_counter() - start)
+    return float(np.median(times) * 1e3)
+
+
+def main() -> None:
+    spec = atari_spec("Pong")
+    config = ReplayConfig(capacity=CAPACITY, batch_size=32, n_step=3)
+    replay = make_replay(config, spec, NUM_ENVS)
+    state = replay.init()
+    bytes_per_transition = state_nbytes(state) / CAPACITY
+
+    def step_at(t):
+        frame = jnp.full((NUM_ENVS, 84, 84), t % 251, jnp.uint8)
+        ends = (t + jnp.arange(NUM_ENVS) * 97) % EPISODE
+        return Step(
+            frame,
+            jnp.zeros(NUM_ENVS, jnp.int32),
+            jnp.zeros(NUM_ENVS, jnp.int32),
+            jnp.ones(NUM_ENVS),
+            ends == EPISODE - 1,
+            ends == 0,
+            ends == EPISODE - 1,
+        )
+
+    add = jax.jit(replay.add, donate_argnums=0)
+
+    @jax.jit
+    def fill(state):
+        return jax.lax.fori_loop(
+            0, CAPACITY // NUM_ENVS + 1000, lambda t, s: replay.add(s, step_at(t)), state
+        )
+
+    start = time.perf_counter()
+    state = jax.block_until_ready(jax.jit(fill, donate_argnums=0)(state))
+    fill_s = time.perf_counter() - start
+
+    one_step = step_at(jnp.int32(5))
+    state = add(state, one_step)
+    add_times = []
+    for _ in range(200):
+        start = time.perf_counter()
+        state = jax.block_until_ready(add(state, one_step))
+        add_times.append(time.perf_counter() - start)
+    add_us = float(np.median(add_times) * 1e6)
+
+    sample = jax.jit(replay.sample)
+    keys = iter(jax.random.split(jax.random.key(0), 1000))
+    jax.block_until_ready(sample(state, next(keys)))
+    sample_ms = _median_ms(lambda: sample(state, next(keys)), 500)
+
+    assert bool(replay.can_sample(state))
+    figures = {
+        "capacity": CAPACITY,
+        "num_envs": NUM_ENVS,
+        "bytes_per_transition": round(bytes_per_transition, 1),
+        "naive_bytes_per_transition": 2 * 4 * 84 * 84,
+        "state_gib": round(state_nbytes(state) / 2**30, 2),
+        "sample_ms": round(sample_ms, 3),
+        "add_us": round(add_us, 1),
+        "fill_s": round(fill_s, 1),
+        "device": jax.devices()[0].device_kind,
+    }
+    for name, value in figures.items():
+        print(f"{name:>28}  {value}")
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,105 @@
+"""Q-networks in flax linen: the Nature DQN torso, an MLP torso, plain and dueling heads.
+
+Frames arrive as uint8 stacks (B, stack, H, W) and are scaled inside the network, so environments and
+replay keep uint8 (four times less memory than float32).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from imitax.envs.spec import EnvSpec
+
+
+class NatureTorso(nn.Module):
+    """Mnih et al. 2015: three convolutions and a 512-unit layer, ReLU throughout."""
+
+    @nn.compact
+    def __call__(self, obs: jax.Array) -> jax.Array:
+        x = jnp.transpose(obs, (0, 2, 3, 1)).astype(jnp.float32) / 255.0  # (B, H, W, stack)
+        x = nn.relu(nn.Conv(32, (8, 8), strides=(4, 4), padding="VALID")(x))
+        x = nn.relu(nn.Conv(64, (4, 4), strides=(2, 2), padding="VALID")(x))
+        x = nn.relu(nn.Conv(64, (3, 3), strides=(1, 1), padding="VALID")(x))
+        x = x.reshape((x.shape[0], -1))
+        return nn.relu(nn.Dense(512)(x))
+
+
+class MLPTorso(nn.Module):
+    """Fully connected ReLU layers for vector observations (CartPole-like tasks)."""
+
+    hidden_sizes: Sequence[int] = (128, 128)
+
+    @nn.compact
+    def __call__(self, obs: jax.Array) -> jax.Array:
+        x = obs.reshape((obs.shape[0], -1)).astype(jnp.float32)
+        for size in self.hidden_sizes:
+            x = nn.relu(nn.Dense(size)(x))
+        return x
+
+
+class QHead(nn.Module):
+    """One linear output per action."""
+
+    num_actions: int
+
+    @nn.compact
+    def __call__(self, features: jax.Array) -> jax.Array:
+        return nn.Dense(self.num_actions)(features)
+
+
+class DuelingHead(nn.Module):
+    """Wang et al. 2016, "Dueling Network Architectures": Q = V + A - mean(A)."""
+
+    num_actions: int
+    hidden_size: int = 512
+
+    @nn.compact
+    def __call__(self, features: jax.Array) -> jax.Array:
+        value = nn.Dense(1)(nn.relu(nn.Dense(self.hidden_size)(features)))  # (B, 1)
+        advantage = nn.Dense(self.num_actions)(nn.relu(nn.Dense(self.hidden_size)(features)))  # (B, A)
+        return value + advantage - advantage.mean(axis=-1, keepdims=True)
+
+
+class QNetwork(nn.Module):
+    """A torso followed by a Q head: (B, *obs_shape) -> (B, num_actions)."""
+
+    torso: nn.Module
+    head: nn.Module
+
+    def __call__(self, obs: jax.Array) -> jax.Array:
+        return self.head(self.torso(obs))
+
+
+def make_q_network(
+    spec: EnvSpec,
+    *,
+    torso: str = "auto",
+    dueling: bool = False,
+    mlp_sizes: Sequence[int] = (128, 128),
+) -> QNetwork:
+    """Builds the Q-network for an environment.
+
+    Args:
+      spec: the environment; `num_actions` sizes the head.
+      torso: "nature", "mlp", or "auto" (nature for frame stacks, mlp for vectors).
+      dueling: use the dueling head instead of a linear one.
+      mlp_sizes: hidden layer sizes of the MLP torso (and of the dueling streams after it).
+    """
+    if torso == "auto":
+        torso = "nature" if spec.frame_stack is not None else "mlp"
+    if torso == "nature":
+        if len(spec.obs_shape) != 3:
+            raise ValueError(f"the nature torso needs (stack, H, W) observations, got {spec.obs_shape}")
+        body: nn.Module = NatureTorso()
+        hidden = 512
+    elif torso == "mlp":
+        body = MLPTorso(tuple(mlp_sizes))
+        hidden = mlp_sizes[-1] if mlp_sizes else 64
+    else:
+        raise ValueError(f"unknown torso {torso!r}; choose 'nature', 'mlp' or 'auto'")
+    head = DuelingHead(spec.num_actions, hidden) if dueling else QHead(spec.num_actions)
+    return QNetwork(torso=body, head=head)
