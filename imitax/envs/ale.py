@@ -125,8 +125,10 @@ class AtariEnv(gym.Env):
             if skip <= 2:  # the last two frames are max-pooled
                 self._grab(2 - skip)
             skip -= 1
-        frame = np.maximum(self._pool[0], self._pool[1]) if skip == 0 else self._pool[0]
-        self._push(frame, fill=False)
+        if skip == 0:
+            # In place, as envpool does: a game that ends early in the next step re-shows this max.
+            np.maximum(self._pool[0], self._pool[1], out=self._pool[0])
+        self._push(self._pool[0], fill=False)
         self._elapsed += 1
         truncated = self._elapsed >= self.preset.max_episode_steps
         lives = self.ale.lives()

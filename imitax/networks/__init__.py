@@ -59,8 +59,10 @@ class DuelingHead(nn.Module):
 
     @nn.compact
     def __call__(self, features: jax.Array) -> jax.Array:
-        value = nn.Dense(1)(nn.relu(nn.Dense(self.hidden_size)(features)))  # (B, 1)
-        advantage = nn.Dense(self.num_actions)(nn.relu(nn.Dense(self.hidden_size)(features)))  # (B, A)
+        hidden_v = nn.relu(nn.Dense(self.hidden_size, name="value_hidden")(features))
+        hidden_a = nn.relu(nn.Dense(self.hidden_size, name="advantage_hidden")(features))
+        value = nn.Dense(1, name="value")(hidden_v)  # (B, 1)
+        advantage = nn.Dense(self.num_actions, name="advantage")(hidden_a)  # (B, A)
         return value + advantage - advantage.mean(axis=-1, keepdims=True)
 
 

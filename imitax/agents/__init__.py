@@ -1,0 +1,1 @@
+"""Agents: pure `init`, `act` and `update` functions over pytree states."""

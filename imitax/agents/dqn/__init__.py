@@ -1,0 +1,6 @@
+"""DQN and its common variants (double, dueling, n-step)."""
+
+from imitax.agents.dqn.agent import DQNState, make_dqn, make_optimizer
+from imitax.agents.dqn.config import FAST, NATURE, PRESETS, DQNConfig
+
+__all__ = ["FAST", "NATURE", "PRESETS", "DQNConfig", "DQNState", "make_dqn", "make_optimizer"]

@@ -1,0 +1,197 @@
+"""The `imitax` command: `imitax <command> [subcommand] [--flags]`. Every config field is a flag."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import tyro
+
+import imitax
+
+Handler = Callable[[list[str], str], int]
+
+
+@dataclass(frozen=True)
+class Command:
+    summary: str
+    handler: Handler
+
+
+def _parse(cls: type, args: list[str], prog: str, default: Any = None, description: str | None = None):
+    return tyro.cli(
+        cls,
+        args=args,
+        prog=prog,
+        default=default,
+        description=description,
+        config=(tyro.conf.FlagConversionOff,),
+    )
+
+
+# -- imitax train dqn ------------------------------------------------------------------------------------
+
+
+def _train_args(config_cls: type, presets: dict[str, Any]) -> type:
+    """The flags of `imitax train <algo>`: every config field, plus --preset and --resume."""
+    return dataclasses.make_dataclass(
+        "TrainArgs",
+        [
+            ("config", Annotated[config_cls, tyro.conf.arg(name="")]),
+            (
+                "preset",
+                Annotated[
+                    Literal[tuple(presets)],
+                    tyro.conf.arg(  # type: ignore[valid-type]
+                        help=f"Named hyperparameters to start from: {', '.join(presets)}."
+                    ),
+                ],
+                "nature",
+            ),
+            (
+                "resume",
+                Annotated[
+                    str | None,
+                    tyro.conf.arg(
+                        help="Continue the stopped run in this directory, from its last checkpoint, with its "
+                        "settings (the replay is restored, or refilled if the run did not save it)."
+                    ),
+                ],
+                None,
+            ),
+        ],
+        frozen=True,
+    )
+
+
+def _parse_train(argv: list[str], prog: str, config_cls: type, presets: dict[str, Any], description: str):
+    """Parses train flags; defaults come from --preset, or from the run being resumed."""
+    early = argparse.ArgumentParser(add_help=False)
+    early.add_argument("--preset", default="nature", choices=sorted(presets))
+    early.add_argument("--resume", default=None)
+    known, _ = early.parse_known_args(argv)
+    default = _saved_config(config_cls, Path(known.resume)) if known.resume else presets[known.preset]
+    cls = _train_args(config_cls, presets)
+    args = _parse(cls, argv, prog, default=cls(default, known.preset, known.resume), description=description)
+    config = args.config
+    if args.resume:
+        if config.run_dir not in (None, args.resume):
+            raise ValueError(
+                f"--resume {args.resume} continues that directory; drop --run-dir {config.run_dir}."
+            )
+        config = dataclasses.replace(config, run_dir=args.resume)
+    return config, bool(args.resume)
+
+
+def _train_dqn(argv: list[str], prog: str) -> int:
+    from imitax.agents.dqn import PRESETS, DQNConfig
+    from imitax.agents.dqn.train import train_dqn
+
+    config, resume = _parse_train(
+        argv,
+        prog,
+        DQNConfig,
+        PRESETS,
+        "Train DQN (and its double, dueling, n-step variants) on an Atari game or a vector task.",
+    )
+    result = train_dqn(config, resume=resume)
+    if result.interrupted:
+        return 130
+    if result.final_eval is not None:
+        ev = result.final_eval
+        print(
+            f"Final evaluation after {result.env_steps:,} steps: return {ev.mean:.2f} ± {ev.std:.2f} "
+            f"over {len(ev.returns)} games. Run directory: {result.run_dir}"
+        )
+    return 0
+
+
+def _saved_config(cls: type, path: Path):
+    from imitax.train.run_dir import load_run_record
+
+    saved = load_run_record(path)["config"]
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    values = {k: tuple(v) if isinstance(v, list) else v for k, v in saved.items() if k in fields}
+    return cls(**values)
+
+
+# -- imitax games ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GamesArgs:
+    """List the Atari games and vector tasks imitax runs."""
+
+    json: bool = False
+    """Print JSON instead of columns."""
+
+
+def _games(argv: list[str], prog: str) -> int:
+    from imitax.envs import VECTOR_TASKS, all_games
+
+    args = _parse(GamesArgs, argv, prog)
+    names = all_games()
+    if args.json:
+        print(json.dumps({"atari": names, "vector": list(VECTOR_TASKS)}))
+        return 0
+    width = max(map(len, names)) + 2
+    per_line = max(1, 100 // width)
+    for i in range(0, len(names), per_line):
+        print("".join(n.ljust(width) for n in names[i : i + per_line]))
+    print(f"\nVector tasks: {', '.join(VECTOR_TASKS)}")
+    return 0
+
+
+COMMANDS: dict[tuple[str, ...], Command] = {
+    ("train", "dqn"): Command("Train DQN (double, dueling, n-step) on a game.", _train_dqn),
+    ("games",): Command("List the games and tasks.", _games),
+}
+
+
+def _overview() -> str:
+    lines = [
+        f"imitax {imitax.__version__}: learning from demonstrations and deep Q-learning on Atari.",
+        "",
+        "usage: imitax <command> [options]   (imitax <command> --help for its options)",
+        "",
+        "commands:",
+    ]
+    for words, command in COMMANDS.items():
+        lines.append(f"  {' '.join(words):<24}{command.summary}")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(_overview())
+        return 0
+    if argv[0] == "--version":
+        print(imitax.__version__)
+        return 0
+    for length in (2, 1):
+        words = tuple(argv[:length])
+        if words in COMMANDS:
+            prog = "imitax " + " ".join(words)
+            try:
+                return COMMANDS[words].handler(argv[length:], prog)
+            except ValueError as err:  # bad input: one clear message, no traceback
+                print(f"{prog}: error: {err}", file=sys.stderr)
+                return 2
+    groups = sorted({w[0] for w in COMMANDS if len(w) > 1})
+    if argv[0] in groups:
+        subs = [" ".join(w) for w in COMMANDS if w[0] == argv[0]]
+        print(f"imitax: '{' '.join(argv[:2])}' is not a command; try: {', '.join(subs)}", file=sys.stderr)
+    else:
+        print(f"imitax: unknown command {argv[0]!r}.\n\n{_overview()}", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,84 @@
+"""Evaluation: whole games on separate environments, scored by the true (unclipped) game score."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from imitax.envs import VecEnv
+
+
+class EvalResult(NamedTuple):
+    returns: np.ndarray  # (episodes,) true game scores
+    lengths: np.ndarray  # (episodes,) steps per game
+
+    @property
+    def mean(self) -> float:
+        return float(self.returns.mean())
+
+    @property
+    def std(self) -> float:
+        return float(self.returns.std())
+
+    def summary(self) -> dict[str, float]:
+        return {
+            "return_mean": self.mean,
+            "return_std": self.std,
+            "return_min": float(self.returns.min()),
+            "return_max": float(self.returns.max()),
+            "length_mean": float(self.lengths.mean()),
+            "episodes": len(self.returns),
+        }
+
+
+class Evaluator:
+    """Plays one whole game on each of `env.num_envs` environments with an epsilon-greedy policy.
+
+    The environments are reset from Python before each evaluation; the play itself is one compiled
+    `while_loop` over envpool's XLA step that runs until every game has ended. Games end at the preset's
+    time limit at the latest; `max_steps` is only a guard beyond it.
+    """
+
+    def __init__(
+        self,
+        env: VecEnv,
+        act: Callable[[Any, jax.Array, jax.Array, Any], jax.Array],
+        epsilon: float,
+        max_steps: int,
+    ):
+        self.env = env
+        xla = env.xla()
+        self._handle = xla.handle
+
+        def play(agent_state, handle, obs, key):
+            num_envs = obs.shape[0]
+
+            def running(carry):
+                _, _, _, done, _, _, t = carry
+                return (~done.all()) & (t < max_steps)
+
+            def body(carry):
+                handle, obs, key, done, score, length, t = carry
+                key, key_act = jax.random.split(key)
+                actions = act(agent_state, obs, key_act, epsilon)
+                handle, step = xla.step(handle, actions)
+                score = score + jnp.where(done, 0.0, step.score)
+                length = length + (~done).astype(jnp.int32)
+                return handle, step.obs, key, done | step.game_over, score, length, t + 1
+
+            zeros = jnp.zeros(num_envs, jnp.float32)
+            init = (handle, obs, key, jnp.zeros(num_envs, bool), zeros, zeros.astype(jnp.int32), 0)
+            handle, _, _, _, score, length, _ = jax.lax.while_loop(running, body, init)
+            return handle, score, length
+
+        self._play = jax.jit(play, donate_argnums=1)
+
+    def __call__(self, agent_state: Any, key: jax.Array) -> EvalResult:
+        first = self.env.reset()
+        self._handle, score, length = self._play(agent_state, self._handle, first.obs, key)
+        score, length = jax.device_get((score, length))
+        return EvalResult(returns=np.asarray(score), lengths=np.asarray(length))

@@ -1,0 +1,64 @@
+"""Q-networks: shapes, uint8 scaling inside the network, dueling aggregation."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from imitax.envs import EnvSpec
+from imitax.networks import DuelingHead, NatureTorso, make_q_network
+
+ATARI = EnvSpec("Pong", (4, 84, 84), "uint8", 4, 6)
+VECTOR = EnvSpec("CartPole-v1", (4,), "float32", None, 2)
+
+
+@pytest.mark.parametrize("dueling", [False, True])
+def test_nature_network_shapes(dueling):
+    net = make_q_network(ATARI, dueling=dueling)
+    obs = jnp.zeros((3, 4, 84, 84), jnp.uint8)
+    params = net.init(jax.random.key(0), obs)
+    assert net.apply(params, obs).shape == (3, 6)
+
+
+def test_nature_torso_scales_uint8_frames():
+    torso = NatureTorso()
+    frames = jax.random.randint(jax.random.key(1), (2, 4, 84, 84), 0, 256).astype(jnp.uint8)
+    params = torso.init(jax.random.key(0), frames)
+    from_uint8 = torso.apply(params, frames)
+    from_float = torso.apply(params, frames.astype(jnp.float32))
+    np.testing.assert_allclose(from_uint8, from_float, rtol=1e-5)  # the same scaling either way
+    assert torso.apply(params, frames).shape == (2, 512)
+
+
+def test_mlp_network_for_vectors():
+    net = make_q_network(VECTOR, mlp_sizes=(32, 16))
+    obs = jnp.ones((5, 4))
+    params = net.init(jax.random.key(0), obs)
+    assert net.apply(params, obs).shape == (5, 2)
+    sizes = [p.shape for p in jax.tree.leaves(params["params"]["torso"])]
+    assert (4, 32) in sizes and (32, 16) in sizes
+
+
+def test_dueling_head_is_value_plus_centred_advantage():
+    """Shifting every advantage leaves Q unchanged; shifting the value shifts every Q (Wang et al. 2016)."""
+    head = DuelingHead(num_actions=4, hidden_size=8)
+    features = jax.random.normal(jax.random.key(0), (6, 10))
+    params = head.init(jax.random.key(1), features)
+    q = head.apply(params, features)
+
+    def shifted(layer: str, by: float):
+        p = jax.tree.map(lambda x: x, params)
+        p["params"][layer]["bias"] = p["params"][layer]["bias"] + by
+        return head.apply(p, features)
+
+    np.testing.assert_allclose(shifted("advantage", 5.0), q, atol=1e-5)
+    np.testing.assert_allclose(shifted("value", 5.0), q + 5.0, atol=1e-5)
+
+
+def test_bad_torso_choice():
+    with pytest.raises(ValueError, match="needs \\(stack, H, W\\)"):
+        make_q_network(VECTOR, torso="nature")
+    with pytest.raises(ValueError, match="unknown torso"):
+        make_q_network(ATARI, torso="resnet")
