@@ -62,3 +62,17 @@ def test_bad_torso_choice():
         make_q_network(VECTOR, torso="nature")
     with pytest.raises(ValueError, match="unknown torso"):
         make_q_network(ATARI, torso="resnet")
+
+
+def test_patch_and_xla_convolutions_agree():
+    frames = jax.random.randint(jax.random.key(2), (3, 4, 84, 84), 0, 256).astype(jnp.uint8)
+    patches, xla = NatureTorso(conv_impl="patches"), NatureTorso(conv_impl="xla")
+    params = patches.init(jax.random.key(0), frames)
+    np.testing.assert_allclose(patches.apply(params, frames), xla.apply(params, frames), rtol=1e-4, atol=1e-5)
+
+    def grads(torso):
+        return jax.grad(lambda p: torso.apply(p, frames).sum())(params)
+
+    jax.tree.map(
+        lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-4), grads(patches), grads(xla)
+    )
