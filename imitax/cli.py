@@ -148,8 +148,164 @@ def _games(argv: list[str], prog: str) -> int:
     return 0
 
 
+# -- imitax record ... ------------------------------------------------------------------------------------
+
+
+def _record_human(argv: list[str], prog: str) -> int:
+    from imitax.data.human import DisplayError, HumanRecordConfig, record_human
+
+    try:
+        report = record_human(_parse(HumanRecordConfig, argv, prog))
+    except DisplayError as err:
+        raise ValueError(str(err)) from None
+    print(report.summary())
+    return 130 if report.interrupted else 0
+
+
+def _record_expert(argv: list[str], prog: str) -> int:
+    from imitax.data.record import ExpertRecordConfig, record_expert
+
+    report = record_expert(_parse(ExpertRecordConfig, argv, prog))
+    print(report.summary())
+    return 130 if report.interrupted else 0
+
+
+def _record_agent(argv: list[str], prog: str) -> int:
+    from imitax.data.record import AgentRecordConfig, record_agent
+
+    report = record_agent(_parse(AgentRecordConfig, argv, prog))
+    print(report.summary())
+    return 130 if report.interrupted else 0
+
+
+@dataclass(frozen=True)
+class ExpertsArgs:
+    """List the built-in experts and the games they play."""
+
+
+def _experts(argv: list[str], prog: str) -> int:
+    from imitax.experts import available_experts, default_expert
+
+    _parse(ExpertsArgs, argv, prog)
+    for name, games in available_experts().items():
+        defaults = [g for g in games if default_expert(g) == name]
+        mark = f"  (default for {', '.join(defaults)})" if defaults else ""
+        print(f"{name:<24}{', '.join(games)}{mark}")
+    return 0
+
+
+# -- imitax data ... ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class InfoArgs:
+    """Show what a demonstration dataset holds: episodes, steps, returns, actions, source, preset."""
+
+    dataset: tyro.conf.Positional[str]
+    """The dataset directory."""
+    json: bool = False
+    """Print JSON instead of a table."""
+
+
+def _data_info(argv: list[str], prog: str) -> int:
+    from imitax.data.dataset import load_dataset
+    from imitax.data.inspect import dataset_info
+
+    args = _parse(InfoArgs, argv, prog)
+    info = dataset_info(load_dataset(args.dataset))
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    _print_info(info)
+    return 0
+
+
+def _print_info(info: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=info["path"], show_header=False)
+    source = info["source"]
+    noise = info.get("noise") or {}
+    rows = [
+        ("game", info["game"]),
+        ("preset", info["preset"]),
+        ("source", f"{source['kind']}: {source['name']}"),
+        ("noise", f"p = {noise.get('p', 0)} ({noise.get('kind', 'uniform')})" if noise.get("p") else "none"),
+        ("episodes", f"{info['episodes']:,}"),
+        ("steps", f"{info['steps']:,}"),
+        (
+            "return",
+            "n/a"
+            if info["return_mean"] is None
+            else f"mean {info['return_mean']:.2f}, min {info['return_min']:g}, max {info['return_max']:g}",
+        ),
+        ("extras", ", ".join(info["extras"]) or "none"),
+        (
+            "disk",
+            f"{info['disk_bytes'] / 2**20:.2f} MiB"
+            + (f", {info['disk_bytes_per_step']:,.0f} bytes/step" if info["disk_bytes_per_step"] else ""),
+        ),
+    ]
+    for key, value in rows:
+        table.add_row(key, str(value))
+    total = max(1, info["steps"])
+    histogram = Table(title="actions", show_header=True)
+    histogram.add_column("action")
+    histogram.add_column("steps", justify="right")
+    histogram.add_column("share", justify="right")
+    for name, count in info["actions"].items():
+        histogram.add_row(
+            name, f"{count:,}", f"{100 * count / total:5.1f}%  " + "#" * round(30 * count / total)
+        )
+    console = Console()
+    console.print(table)
+    console.print(histogram)
+
+
+@dataclass(frozen=True)
+class VerifyArgs:
+    """Check a dataset's integrity: every episode readable, shapes, dtypes, actions, flags, frame order."""
+
+    dataset: tyro.conf.Positional[str]
+    """The dataset directory."""
+    repair: bool = False
+    """Pad a truncated file so the episodes before the cut are readable again (keeps a .bak copy)."""
+
+
+def _data_verify(argv: list[str], prog: str) -> int:
+    from imitax.data.inspect import repair_truncated, verify_dataset
+
+    args = _parse(VerifyArgs, argv, prog)
+    if args.repair:
+        backup = repair_truncated(args.dataset)
+        print(f"Repaired; the original is kept as {backup}.")
+    report = verify_dataset(args.dataset)
+    for problem in report.problems:
+        print(f"PROBLEM {problem}")
+    if report.ok:
+        print(f"OK: {report.episodes} episodes, all sound.")
+        return 0
+    print(f"{len(report.sound)} of {report.episodes} episodes are sound: {report.sound}")
+    return 1
+
+
+def _data_relabel(argv: list[str], prog: str) -> int:
+    from imitax.data.relabel import RelabelConfig, relabel
+
+    print(relabel(_parse(RelabelConfig, argv, prog)).summary())
+    return 0
+
+
 COMMANDS: dict[tuple[str, ...], Command] = {
     ("train", "dqn"): Command("Train DQN (double, dueling, n-step) on a game.", _train_dqn),
+    ("record", "human"): Command("Record a person playing in a window.", _record_human),
+    ("record", "expert"): Command("Record a built-in expert (optionally with DART noise).", _record_expert),
+    ("record", "agent"): Command("Record a trained agent's checkpoint playing.", _record_agent),
+    ("data", "info"): Command("Summarise a demonstration dataset.", _data_info),
+    ("data", "verify"): Command("Check a dataset's integrity, episode by episode.", _data_verify),
+    ("data", "relabel"): Command("Label every step with a built-in expert (DAgger's oracle).", _data_relabel),
+    ("experts",): Command("List the built-in experts.", _experts),
     ("games",): Command("List the games and tasks.", _games),
 }
 
@@ -175,7 +331,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv[0] == "--version":
         print(imitax.__version__)
         return 0
-    for length in (2, 1):
+    for length in (3, 2, 1):
         words = tuple(argv[:length])
         if words in COMMANDS:
             prog = "imitax " + " ".join(words)

@@ -113,10 +113,11 @@ def make_train_chunk(
 
         env_steps = state.env_steps + num_envs
         fresh_steps = state.fresh_steps + num_envs
-        debt = state.update_debt + num_envs * replay_ratio
+        # After T steps, floor((T - learning_starts) * replay_ratio) updates have been done.
+        learning = (fresh_steps > learning_starts) & replay.can_sample(replay_state)
+        debt = state.update_debt + jnp.where(learning, num_envs * replay_ratio, 0.0)
         owed = jnp.floor(debt)
-        learning = (fresh_steps >= learning_starts) & replay.can_sample(replay_state)
-        num_updates = jnp.where(learning, owed, 0).astype(jnp.int32)
+        num_updates = owed.astype(jnp.int32)
 
         zeros = zero_metrics(agent, state.agent, replay, replay_state)
         agent_state, _, sums = jax.lax.fori_loop(

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import jax
-import numpy as np
 
 CONFIG_FILE = "config.json"
 PACKAGES = (
@@ -201,12 +200,29 @@ class Checkpointer:
         self._manager.save(step, args=self._ocp.args.StandardSave(_keys_to_data(tree)), force=True)
         self._manager.wait_until_finished()
 
+    def all_steps(self) -> list[int]:
+        return [] if self._manager is None else list(self._manager.all_steps())
+
     def restore(self, target: Any, step: int | None = None) -> Any:
         """Restores into the structure of `target` (PRNG keys included)."""
+        return self._restore(target, step, partial=False)
+
+    def restore_part(self, target: Any, step: int | None = None) -> Any:
+        """Restores only the top-level entries `target` names (the agent without the replay, say)."""
+        return self._restore(target, step, partial=True)
+
+    def _restore(self, target: Any, step: int | None, partial: bool) -> Any:
         assert self._manager is not None
         step = self.latest_step() if step is None else step
         abstract = jax.tree.map(self._ocp.utils.to_shape_dtype_struct, _keys_to_data(target))
-        restored = self._manager.restore(step, args=self._ocp.args.StandardRestore(abstract))
+        if partial:
+            restore_args = self._ocp.checkpoint_utils.construct_restore_args(abstract)
+            args = self._ocp.args.PyTreeRestore(
+                item=abstract, restore_args=restore_args, partial_restore=True
+            )
+        else:
+            args = self._ocp.args.StandardRestore(abstract)
+        restored = self._manager.restore(step, args=args)
         return jax.tree.map(
             lambda r, t: jax.random.wrap_key_data(r, impl=jax.random.key_impl(t)) if _is_key(t) else r,
             restored,
@@ -216,7 +232,3 @@ class Checkpointer:
     def close(self) -> None:
         if self._manager is not None:
             self._manager.close()
-
-
-def to_float(x: Any) -> float:
-    return float(np.asarray(x))

@@ -91,7 +91,7 @@ def make_dqn(config: DQNConfig) -> Agent:
             target = optax.incremental_update(params, state.target_params, config.target_tau)
         else:
             target = optax.periodic_update(params, state.target_params, updates, config.target_update_period)
-        metrics["grad_norm"] = optax.global_norm(grads)
+        metrics["grad_norm"] = optax.tree.norm(grads)
         new_state = state.replace(
             params=params, target_params=target, opt_state=opt_state, updates=updates, key=key
         )

@@ -1,0 +1,1 @@
+"""Demonstrations: the dataset format, recorders, importers, and loading them into the replay."""

@@ -1,0 +1,374 @@
+"""Demonstration datasets: Minari datasets holding the agent's exact view, losslessly compressed.
+
+Layout (Minari's, so `minari.MinariDataset(path / "data")` reads it too):
+
+    <path>/data/metadata.json     Minari's metadata, plus an "imitax" block: game, preset and every
+                                  preprocessing setting, action ids and meanings, source, seeds, rates,
+                                  noise, versions
+    <path>/data/main_data.hdf5    one group per episode, "episode_<i>", with
+        observations   (T+1, 84, 84) uint8  the newest preprocessed frame of each observation (the
+                                             agent's stack is rebuilt from them, first frame repeated
+                                             before an episode's start), HDF5 gzip: lossless
+        actions        (T,) int64           actions executed, indices into the preset's action set
+        rewards        (T,) float64         unclipped game rewards
+        terminations   (T,) bool
+        truncations    (T,) bool
+        infos/label    (T,) int64           the action to imitate (an expert's intended action; the
+                                             executed one for a person or an agent)
+        infos/...      optional per-step extras: frame_number, lives, rgb (raw 210x160 screens),
+                       state (emulator states, to restore), gaze...
+
+Episodes are written one at a time as they end, so a recorder stopped mid-way keeps every finished one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.metadata
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import gymnasium as gym
+import h5py
+import numpy as np
+
+from imitax.envs import EnvSpec
+
+FORMAT_VERSION = 1
+DATA_DIR = "data"
+HDF5_FILE = "main_data.hdf5"
+METADATA_FILE = "metadata.json"
+COMPRESSION = {"compression": "gzip", "compression_opts": 4}
+
+
+class DatasetError(ValueError):
+    """A dataset that cannot be read or used as asked; the message names the problem and the episode."""
+
+
+class Episode(NamedTuple):
+    """One episode, Minari's convention: T steps, T+1 observations."""
+
+    frames: np.ndarray  # (T+1, H, W) uint8
+    actions: np.ndarray  # (T,) int64, executed
+    labels: np.ndarray  # (T,) int64, to imitate
+    rewards: np.ndarray  # (T,) float64, unclipped
+    terminations: np.ndarray  # (T,) bool
+    truncations: np.ndarray  # (T,) bool
+    extras: dict[str, np.ndarray] | None = None  # per-step extras (see the module docstring)
+    seed: int | None = None
+
+    @property
+    def num_steps(self) -> int:
+        return len(self.actions)
+
+    @property
+    def score(self) -> float:
+        return float(np.sum(self.rewards))
+
+
+@dataclasses.dataclass(frozen=True)
+class Source:
+    """Who produced a dataset."""
+
+    kind: str
+    """"human", "expert", "agent" or "import"."""
+    name: str
+    """The expert's name, the player, the checkpoint path or the imported dataset."""
+    details: dict[str, Any] = dataclasses.field(default_factory=dict)
+    """Anything else worth keeping: epsilon, noise, the importer's settings..."""
+
+
+def _versions() -> dict[str, str | None]:
+    out: dict[str, str | None] = {}
+    for name in ("imitax", "ale-py", "gymnasium", "minari", "envpool", "h5py", "numpy"):
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def _minari_metadata(dataset_id: str, spec: EnvSpec) -> dict[str, Any]:
+    from minari.serialization import serialize_space
+
+    frame = gym.spaces.Box(0, 255, spec.frame_shape, np.uint8)
+    return {
+        "dataset_id": dataset_id,
+        "observation_space": serialize_space(frame),
+        "action_space": serialize_space(gym.spaces.Discrete(spec.num_actions)),
+        "data_format": "hdf5",
+        "jpeg_encoding": False,
+        "minari_version": importlib.metadata.version("minari"),
+        "total_episodes": 0,
+        "total_steps": 0,
+        "dataset_size": 0.0,
+        "algorithm_name": "",
+        "author": [],
+        "author_email": [],
+        "code_permalink": "",
+    }
+
+
+class DatasetWriter:
+    """Writes episodes of one game and preset into a dataset, each as soon as it is given.
+
+    Args:
+      path: the dataset directory.
+      spec: the environment the episodes come from (its preset must be set).
+      source: who produced them.
+      extra_info: more of the "imitax" metadata block (seeds, frame rate, noise...).
+      append: add to an existing dataset of the same game and preset instead of refusing to touch it.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        spec: EnvSpec,
+        source: Source,
+        extra_info: dict | None = None,
+        append: bool = False,
+    ):
+        if spec.preset is None:
+            raise ValueError("demonstration datasets hold Atari games; this spec has no preset")
+        self.path = Path(path)
+        self.data = self.path / DATA_DIR
+        self.spec = spec
+        exists = (self.data / METADATA_FILE).exists()
+        if exists and not append:
+            raise DatasetError(
+                f"{self.path} already holds a dataset. Choose another path, or append to it (--append)."
+            )
+        if exists:
+            dataset = load_dataset(self.path)
+            check_compatible(dataset.info, spec, what=f"appending to {self.path}")
+            with h5py.File(self.data / HDF5_FILE, "r") as file:
+                self._next = len(file)
+            return
+        if self.path.exists() and any(self.path.iterdir()):
+            raise DatasetError(f"{self.path} exists and is not a dataset; choose an empty or new path.")
+        self.data.mkdir(parents=True, exist_ok=True)
+        metadata = _minari_metadata(self.path.name, spec)
+        metadata["imitax"] = {
+            "format_version": FORMAT_VERSION,
+            "game": spec.name,
+            "preset": spec.preset.settings(training=False),
+            "frame_shape": list(spec.frame_shape),
+            "frame_stack": spec.frame_stack,
+            "action_ids": list(spec.action_ids),
+            "action_meanings": list(spec.action_meanings),
+            "source": dataclasses.asdict(source),
+            "versions": _versions(),
+            **(extra_info or {}),
+        }
+        _write_json(self.data / METADATA_FILE, metadata)
+        with h5py.File(self.data / HDF5_FILE, "w", track_order=True):
+            pass
+        self._next = 0
+
+    @property
+    def next_index(self) -> int:
+        """Index the next episode gets (episodes already in the dataset when appending)."""
+        return self._next
+
+    def add(self, episode: Episode) -> int:
+        """Writes one episode (closing the file after it) and returns its index."""
+        _check_episode(episode, self.spec, self._next)
+        index = self._next
+        with h5py.File(self.data / HDF5_FILE, "a", track_order=True) as file:
+            group = file.create_group(f"episode_{index}")
+            group.attrs["id"] = index
+            group.attrs["total_steps"] = episode.num_steps
+            if episode.seed is not None:
+                group.attrs["seed"] = episode.seed
+            _put(group, "observations", episode.frames)
+            _put(group, "actions", episode.actions.astype(np.int64))
+            _put(group, "rewards", episode.rewards.astype(np.float64))
+            _put(group, "terminations", episode.terminations.astype(bool))
+            _put(group, "truncations", episode.truncations.astype(bool))
+            infos = group.create_group("infos")
+            _put(infos, "label", episode.labels.astype(np.int64))
+            for name, values in (episode.extras or {}).items():
+                _put(infos, name, values)
+        self._next += 1
+        self._update_counts()
+        return index
+
+    def _update_counts(self) -> None:
+        metadata = json.loads((self.data / METADATA_FILE).read_text())
+        with h5py.File(self.data / HDF5_FILE, "r") as file:
+            steps = sum(int(file[name].attrs["total_steps"]) for name in file)
+            metadata["total_episodes"] = len(file)
+        metadata["total_steps"] = steps
+        metadata["dataset_size"] = round((self.data / HDF5_FILE).stat().st_size / 2**20, 3)
+        _write_json(self.data / METADATA_FILE, metadata)
+
+
+def _put(group: h5py.Group, name: str, values: np.ndarray) -> None:
+    """Writes one per-step array, checksummed (a damaged chunk is detected, not read as data) and, when it
+    is bulky (frames, screens), compressed in time-major chunks so consecutive frames compress together."""
+    values = np.asarray(values)
+    if values.dtype == object:  # variable-length rows (emulator states, gaze lists)
+        inner = values[0].dtype if len(values) else np.uint8
+        group.create_dataset(name, data=values, dtype=h5py.vlen_dtype(inner), chunks=True, fletcher32=True)
+        return
+    if values.size == 0:
+        group.create_dataset(name, data=values)
+        return
+    row_bytes = max(1, values[0].nbytes if values.ndim else values.nbytes)
+    chunk = (min(len(values), max(1, (1 << 20) // row_bytes)), *values.shape[1:]) if values.ndim else None
+    bulky = values.nbytes > 1 << 16 and values.ndim >= 2
+    group.create_dataset(
+        name, data=values, chunks=chunk, fletcher32=chunk is not None, **(COMPRESSION if bulky else {})
+    )
+
+
+def _write_json(path: Path, data: dict) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    tmp.replace(path)
+
+
+def _check_episode(episode: Episode, spec: EnvSpec, index: int) -> None:
+    steps = episode.num_steps
+    problems = []
+    if episode.frames.shape != (steps + 1, *spec.frame_shape) or episode.frames.dtype != np.uint8:
+        problems.append(
+            f"frames {episode.frames.shape} {episode.frames.dtype}, want "
+            f"{(steps + 1, *spec.frame_shape)} uint8"
+        )
+    for name in ("labels", "rewards", "terminations", "truncations"):
+        if len(getattr(episode, name)) != steps:
+            problems.append(f"{name} has {len(getattr(episode, name))} entries for {steps} actions")
+    for name in ("actions", "labels"):
+        values = getattr(episode, name)
+        if steps and (values.min() < 0 or values.max() >= spec.num_actions):
+            problems.append(f"{name} outside 0..{spec.num_actions - 1}")
+    if problems:
+        raise DatasetError(f"episode {index} cannot be written: " + "; ".join(problems))
+
+
+def check_compatible(info: dict[str, Any], spec: EnvSpec, what: str) -> None:
+    """Refuses to mix a dataset with an environment whose agent would see other frames or actions."""
+    if spec.preset is None:
+        raise DatasetError(f"{what}: {spec.name} is not an Atari game; demonstrations are Atari games.")
+    recorded = info["preset"]
+    wanted = spec.preset.settings(training=False)
+    problems = []
+    if info["game"] != spec.name:
+        problems.append(f"game: dataset has {info['game']}, environment is {spec.name}")
+    for key in ("frame_skip", "frame_stack", "image_size"):
+        if recorded[key] != wanted[key]:
+            problems.append(
+                f"{key}: dataset has {recorded[key]}, preset {spec.preset.name!r} has {wanted[key]}"
+            )
+    missing = set(info["action_ids"]) - set(spec.action_ids)
+    if missing:
+        names = [n for i, n in zip(info["action_ids"], info["action_meanings"], strict=True) if i in missing]
+        problems.append(f"actions {names} of the dataset are not in the environment's action set")
+    if problems:
+        raise DatasetError(
+            f"{what}: the dataset was recorded under preset {recorded['name']!r} and cannot be used with "
+            f"{spec.name} under preset {spec.preset.name!r}:\n  "
+            + "\n  ".join(problems)
+            + "\nRecord or import the demonstrations with the same preset."
+        )
+
+
+def action_index_map(info: dict[str, Any], spec: EnvSpec) -> np.ndarray:
+    """Maps a dataset's action indices to the environment's (by ALE action id): the documented conversion
+    between the minimal and the full action set. Call `check_compatible` first."""
+    position = {a: i for i, a in enumerate(spec.action_ids)}
+    return np.array([position[a] for a in info["action_ids"]], np.int64)
+
+
+class Dataset:
+    """A demonstration dataset on disk, read one episode at a time."""
+
+    def __init__(self, path: Path, metadata: dict[str, Any]):
+        self.path = path
+        self.metadata = metadata
+        self.info: dict[str, Any] = metadata["imitax"]
+        self._file = path / DATA_DIR / HDF5_FILE
+
+    @property
+    def indices(self) -> list[int]:
+        """Episodes to use: all but those `imitax data verify --repair` found damaged."""
+        broken = set(self.info.get("broken_episodes", ()))
+        with h5py.File(self._file, "r") as file:
+            return [i for i in range(len(file)) if i not in broken]
+
+    @property
+    def num_episodes(self) -> int:
+        return len(self.indices)
+
+    @property
+    def total_steps(self) -> int:
+        return int(self.summary_arrays()["lengths"].sum())
+
+    def episode(self, index: int, extras: bool | tuple[str, ...] = False) -> Episode:
+        """Episode `index`; `extras` loads all (True) or some of its per-step extras."""
+        try:
+            with h5py.File(self._file, "r") as file:
+                group = file[f"episode_{index}"]
+                infos = group["infos"]
+                names = [n for n in infos if n != "label"] if extras is True else list(extras or ())
+                return Episode(
+                    frames=group["observations"][()],
+                    actions=group["actions"][()],
+                    labels=infos["label"][()],
+                    rewards=group["rewards"][()],
+                    terminations=group["terminations"][()],
+                    truncations=group["truncations"][()],
+                    extras={name: infos[name][()] for name in names},
+                    seed=int(group.attrs["seed"]) if "seed" in group.attrs else None,
+                )
+        except KeyError as err:
+            raise DatasetError(f"{self.path}: episode {index} is missing or incomplete ({err}).") from None
+        except OSError as err:
+            raise DatasetError(
+                f"{self.path}: episode {index} cannot be read; the file is damaged ({err})."
+            ) from None
+
+    def episodes(self, extras: bool | tuple[str, ...] = False) -> Iterator[Episode]:
+        for index in self.indices:
+            yield self.episode(index, extras)
+
+    def summary_arrays(self) -> dict[str, np.ndarray]:
+        """Per-episode lengths and scores, and all actions, read without the frames."""
+        lengths, scores, actions = [], [], []
+        indices = self.indices
+        with h5py.File(self._file, "r") as file:
+            for index in indices:
+                group = file[f"episode_{index}"]
+                rewards = group["rewards"][()]
+                lengths.append(len(rewards))
+                scores.append(float(rewards.sum()))
+                actions.append(group["actions"][()])
+        return {
+            "lengths": np.array(lengths),
+            "scores": np.array(scores),
+            "actions": np.concatenate(actions) if actions else np.zeros(0, np.int64),
+        }
+
+
+def load_dataset(path: str | Path) -> Dataset:
+    """Opens a dataset; a clear error when `path` holds none or its metadata is not imitax's."""
+    path = Path(path)
+    metadata_file = path / DATA_DIR / METADATA_FILE
+    if not metadata_file.exists():
+        hint = " (pass the dataset directory, the one holding data/)" if path.name == DATA_DIR else ""
+        raise DatasetError(f"{path} is not a dataset: {DATA_DIR}/{METADATA_FILE} is missing{hint}.")
+    try:
+        metadata = json.loads(metadata_file.read_text())
+    except json.JSONDecodeError as err:
+        raise DatasetError(f"{metadata_file} is damaged: {err}.") from None
+    if "imitax" not in metadata:
+        raise DatasetError(
+            f"{path} is a Minari dataset without imitax's metadata; bring it in with "
+            f"`imitax data import minari {path} --game GAME --out NEW_PATH`."
+        )
+    if not (path / DATA_DIR / HDF5_FILE).exists():
+        raise DatasetError(f"{path}: {DATA_DIR}/{HDF5_FILE} is missing.")
+    return Dataset(path, metadata)

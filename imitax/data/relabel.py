@@ -1,0 +1,128 @@
+"""`imitax data relabel`: the built-in expert's action for every stored step of any dataset.
+
+A dataset recorded with `--keep-states` holds the emulator state of every observation; restoring it
+lets an expert decide there, whatever policy (a person, an agent, a noisy expert) reached it. This is
+the oracle of DAgger (Ross et al. 2011, "A Reduction of Imitation Learning and Structured Prediction to
+No-Regret Online Learning"): labels for the states a learner visits.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import h5py
+import numpy as np
+import tyro
+
+from imitax.data.dataset import DATA_DIR, HDF5_FILE, METADATA_FILE, DatasetError, load_dataset
+from imitax.data.record import unpack_state
+from imitax.envs import AtariEnv, AtariPreset
+
+
+@dataclass(frozen=True)
+class RelabelConfig:
+    """Label every step of a dataset with a built-in expert's action (the DAgger oracle)."""
+
+    dataset: tyro.conf.Positional[str]
+    """The dataset directory; it must hold emulator states (recorded with --keep-states True)."""
+    expert: str | None = None
+    """Expert to ask (default: the game's default expert)."""
+    batch: int = 8
+    """Emulators labelled together."""
+    quiet: bool = False
+    """No progress lines."""
+
+
+@dataclass(frozen=True)
+class RelabelReport:
+    path: str
+    expert: str
+    steps: int
+    changed: int
+    seconds: float
+
+    @property
+    def labels_per_s(self) -> float:
+        return self.steps / self.seconds if self.seconds else 0.0
+
+    def summary(self) -> str:
+        share = 100 * self.changed / max(1, self.steps)
+        return (
+            f"Relabelled {self.steps:,} steps of {self.path} with {self.expert}: {self.changed:,} labels "
+            f"changed ({share:.1f}%), {self.labels_per_s:,.0f} labels/s. The previous labels are kept "
+            "as infos/label_previous."
+        )
+
+
+def relabel(config: RelabelConfig) -> RelabelReport:
+    """Writes the expert's labels into the dataset (the old ones move to `infos/label_previous`).
+
+    Raises:
+      DatasetError: the dataset has no emulator states, or the expert does not play its game. Nothing is
+        written then.
+    """
+    from imitax.experts import default_expert, make_expert
+
+    dataset = load_dataset(config.dataset)
+    info = dataset.info
+    if not info.get("restorable_states"):
+        raise DatasetError(
+            f"{config.dataset} holds no emulator states, so no expert can label its steps. Record it again "
+            "with --keep-states True (about 250 bytes a step for Pong)."
+        )
+    game = info["game"]
+    name = config.expert or default_expert(game)
+    expert = make_expert(name, game)
+    preset = AtariPreset(**{f.name: info["preset"][f.name] for f in dataclasses.fields(AtariPreset)})
+    envs = [AtariEnv(game, preset, training=False) for _ in range(max(1, config.batch))]
+    start = time.perf_counter()
+    new_labels: dict[int, np.ndarray] = {}
+    steps = changed = 0
+    for index in dataset.indices:
+        episode = dataset.episode(index, extras=("state", "state_length"))
+        labels = _label_steps(
+            expert, envs, episode.extras["state"], episode.extras["state_length"], episode.num_steps
+        )
+        new_labels[index] = labels
+        steps += len(labels)
+        changed += int((labels != episode.labels).sum())
+        if not config.quiet:
+            print(
+                f"episode {index}: {len(labels):,} steps, {steps / (time.perf_counter() - start):,.0f} "
+                "labels/s",
+                flush=True,
+            )
+    seconds = time.perf_counter() - start
+    _write_labels(Path(config.dataset), new_labels, name)
+    return RelabelReport(config.dataset, name, steps, changed, seconds)
+
+
+def _label_steps(expert, envs: list[AtariEnv], states: np.ndarray, lengths: np.ndarray, steps: int):
+    """The expert's action at each of the first `steps` stored states, `len(envs)` at a time."""
+    labels = np.zeros(steps, np.int64)
+    for begin in range(0, steps, len(envs)):
+        batch = range(begin, min(begin + len(envs), steps))
+        for env, t in zip(envs, batch, strict=False):
+            env.restore_state(unpack_state(states[t], int(lengths[t])))
+        labels[begin : batch.stop] = expert.label(envs[: len(batch)])
+    return labels
+
+
+def _write_labels(path: Path, labels: dict[int, np.ndarray], expert: str) -> None:
+    with h5py.File(path / DATA_DIR / HDF5_FILE, "a") as file:
+        for index, values in labels.items():
+            infos = file[f"episode_{index}"]["infos"]
+            if "label_previous" not in infos:
+                infos.move("label", "label_previous")
+            else:
+                del infos["label"]
+            infos.create_dataset("label", data=values, chunks=True, fletcher32=True)
+    metadata_file = path / DATA_DIR / METADATA_FILE
+    metadata = json.loads(metadata_file.read_text())
+    metadata["imitax"]["labels"] = f"relabelled by {expert}"
+    metadata["imitax"].setdefault("relabelled_by", []).append(expert)
+    metadata_file.write_text(json.dumps(metadata, indent=2, sort_keys=True) + "\n")

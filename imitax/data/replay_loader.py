@@ -1,0 +1,70 @@
+"""Filling the replay's demonstration partition from a dataset, frame-once, as agent data is stored."""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+import numpy as np
+
+from imitax.data.dataset import Dataset, DatasetError, Episode, action_index_map, check_compatible
+from imitax.envs import EnvSpec
+from imitax.replay import Replay, ReplayState, Step
+
+
+def rows_needed(dataset: Dataset) -> int:
+    """Replay rows a dataset takes: each episode's T steps and its final observation."""
+    return dataset.total_steps + dataset.num_episodes
+
+
+def episode_steps(episode: Episode, action_map: np.ndarray, reward_clip: bool) -> Step:
+    """An episode as T+1 replay steps: step j holds observation j, the action taken there, and the reward
+    and flags of arriving there. The final observation ends the episode (`last`), terminal if the game
+    ended there, not if it was truncated."""
+    steps = episode.num_steps
+    rewards = np.concatenate([[0.0], episode.rewards]).astype(np.float32)
+    if reward_clip:
+        rewards = np.sign(rewards)
+    ending = np.zeros(steps + 1, bool)
+    ending[-1] = True
+    terminal = np.zeros(steps + 1, bool)
+    terminal[-1] = steps > 0 and bool(episode.terminations[-1])
+    pad = np.zeros(1, np.int64)  # no action is taken at the final observation
+    return Step(
+        frame=episode.frames,
+        action=action_map[np.concatenate([episode.actions, pad])],
+        label=action_map[np.concatenate([episode.labels, pad])],
+        reward=rewards,
+        terminal=terminal,
+        first=np.arange(steps + 1) == 0,
+        last=ending,
+    )
+
+
+def load_demonstrations(dataset: Dataset, replay: Replay, state: ReplayState, spec: EnvSpec) -> ReplayState:
+    """Appends every episode of `dataset` to the demonstration partition of `state`.
+
+    Args:
+      dataset: demonstrations of the game `spec` plays, recorded with a compatible preset.
+      replay: the replay the state belongs to.
+      state: its state.
+      spec: the training environment: its preset decides reward clipping and the action set.
+
+    Raises:
+      DatasetError: another game, a preset whose frames differ, or not enough demo_capacity.
+    """
+    check_compatible(dataset.info, spec, what=f"loading {dataset.path}")
+    needed = rows_needed(dataset)
+    room = replay.config.demo_capacity - int(state.demo_size)
+    if needed > room:
+        raise DatasetError(
+            f"{dataset.path} holds {dataset.num_episodes} episodes of {dataset.total_steps:,} steps, "
+            f"{needed:,} replay rows with their final observations, but the demonstration partition has "
+            f"room for {room:,}. Set the replay's demo_capacity to at least "
+            f"{needed + int(state.demo_size):,}."
+        )
+    action_map = action_index_map(dataset.info, spec)
+    clip = bool(spec.preset and spec.preset.reward_clip and spec.training)
+    parts = [episode_steps(episode, action_map, clip) for episode in dataset.episodes()]
+    if not parts:
+        raise DatasetError(f"{dataset.path} holds no episodes.")
+    steps = Step(*(jnp.asarray(np.concatenate(field)) for field in zip(*parts, strict=True)))
+    return replay.add_demos(state, steps)

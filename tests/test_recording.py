@@ -1,0 +1,164 @@
+"""Recording demonstrations from experts and agents, DART noise, and relabelling by the oracle."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from imitax import cli
+from imitax.agents.dqn import DQNConfig
+from imitax.agents.dqn.train import train_dqn
+from imitax.data.dataset import DatasetError, DatasetWriter, Source, load_dataset
+from imitax.data.inspect import dataset_info, verify_dataset
+from imitax.data.record import (
+    AgentRecordConfig,
+    ExpertRecordConfig,
+    RecordSettings,
+    noisy_action,
+    record,
+    record_agent,
+    record_expert,
+)
+from imitax.data.relabel import RelabelConfig, relabel
+from imitax.envs import AtariEnv
+
+
+def test_noise_kinds():
+    rng = np.random.default_rng(0)
+    assert all(noisy_action(3, 6, 0.0, "uniform", rng) == 3 for _ in range(200))
+    assert all(noisy_action(3, 6, 1.0, "other", rng) != 3 for _ in range(200))
+    uniform = [noisy_action(3, 6, 1.0, "uniform", rng) for _ in range(6000)]
+    assert abs(np.mean(np.array(uniform) == 3) - 1 / 6) < 0.02
+    quarter = [noisy_action(0, 6, 0.25, "other", rng) for _ in range(8000)]
+    assert abs(np.mean(np.array(quarter) != 0) - 0.25) < 0.02
+
+
+@pytest.fixture(scope="module")
+def noisy_expert(tmp_path_factory):
+    out = tmp_path_factory.mktemp("rec") / "noisy"
+    config = ExpertRecordConfig(
+        env="Pong",
+        out=str(out),
+        episodes=2,
+        max_episode_steps=80,
+        noise=0.25,
+        keep_states=True,
+        seed=3,
+        quiet=True,
+    )
+    return out, record_expert(config)
+
+
+def test_expert_recording_keeps_intended_labels(noisy_expert):
+    out, report = noisy_expert
+    assert report.episodes == 2 and report.steps == 160 and report.truncated_by_budget == 2
+    dataset = load_dataset(out)
+    assert dataset.info["noise"] == {"p": 0.25, "kind": "uniform"}
+    assert dataset.info["source"]["name"] == "pong-search"
+    episode = dataset.episode(0, extras=True)
+    assert (
+        0.05 < np.mean(episode.actions != episode.labels) < 0.4
+    )  # a quarter replaced, some by chance the same
+    assert episode.extras["state"].shape[0] == episode.num_steps + 1
+    assert verify_dataset(out).ok
+    assert dataset_info(dataset)["noise"]["p"] == 0.25
+
+
+def test_relabel_reproduces_the_experts_intended_actions(noisy_expert, tmp_path):
+    import shutil
+
+    out = tmp_path / "copy"
+    shutil.copytree(noisy_expert[0], out)
+    before = load_dataset(out).episode(1)
+    report = relabel(RelabelConfig(dataset=str(out), quiet=True))
+    assert report.steps == 160 and report.changed == 0  # decisions depend on the emulator state alone
+    after = load_dataset(out).episode(1, extras=("label_previous",))
+    np.testing.assert_array_equal(after.labels, before.labels)
+    np.testing.assert_array_equal(after.extras["label_previous"], before.labels)
+
+
+def test_relabel_needs_states_and_writes_nothing_without(tmp_path):
+    out = tmp_path / "plain"
+    record_expert(ExpertRecordConfig(env="Pong", out=str(out), episodes=1, max_episode_steps=20, quiet=True))
+    data_file = out / "data" / "main_data.hdf5"
+    before = data_file.read_bytes()
+    with pytest.raises(DatasetError, match="holds no emulator states"):
+        relabel(RelabelConfig(dataset=str(out), quiet=True))
+    assert data_file.read_bytes() == before
+
+
+def test_bad_recorder_input_is_clear(tmp_path, capsys):
+    with pytest.raises(ValueError, match="noise must be a probability"):
+        RecordSettings(noise=1.5)
+    assert (
+        cli.main(
+            ["record", "expert", "--env", "Breakout", "--expert", "pong-search", "--out", str(tmp_path / "x")]
+        )
+        == 2
+    )
+    assert "plays Pong" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
+    assert cli.main(["record", "expert", "--env", "Pongg", "--out", str(tmp_path / "y")]) == 2
+    assert "Did you mean Pong" in capsys.readouterr().err
+
+
+def test_ctrl_c_keeps_finished_games(tmp_path):
+    env = AtariEnv("Pong")
+    writer = DatasetWriter(tmp_path / "cut", env.spec_, Source("expert", "scripted"))
+    calls = {"n": 0}
+
+    def choose(env, obs):
+        calls["n"] += 1
+        if calls["n"] == 50:
+            raise KeyboardInterrupt
+        return 0
+
+    report = record(env, writer, choose, RecordSettings(episodes=5, max_episode_steps=20, quiet=True))
+    assert report.interrupted and report.episodes == 2
+    assert load_dataset(tmp_path / "cut").num_episodes == 2
+
+
+@pytest.mark.timeout(600)
+def test_agent_recording(tmp_path):
+    run = tmp_path / "run"
+    train_dqn(
+        dataclasses.replace(
+            DQNConfig(),
+            env="Pong",
+            num_envs=2,
+            total_steps=32,
+            log_every=32,
+            replay_capacity=200,
+            batch_size=4,
+            learning_starts=16,
+            eval_every=0,
+            eval_episodes=1,
+            checkpoint_every=32,
+            run_dir=str(run),
+        ),
+        quiet=True,
+    )
+    out = tmp_path / "agent-demos"
+    report = record_agent(
+        AgentRecordConfig(
+            run_dir=str(run), out=str(out), episodes=1, max_episode_steps=30, epsilon=0.5, quiet=True
+        )
+    )
+    assert report.steps == 30
+    dataset = load_dataset(out)
+    assert dataset.info["source"]["kind"] == "agent"
+    assert dataset.info["source"]["details"]["checkpoint_step"] == 32
+    episode = dataset.episode(0)
+    assert np.any(episode.actions != episode.labels)  # epsilon 0.5 replaced some
+    # Labels are the agent's greedy actions on the stacks it saw (first frame repeated at the start).
+    import jax
+
+    from imitax.agents.loading import load_agent
+
+    loaded = load_agent(run)
+    index = np.maximum(np.arange(episode.num_steps)[:, None] + np.arange(-3, 1)[None, :], 0)
+    stacks = episode.frames[index]  # (T, 4, 84, 84)
+    greedy = loaded.agent.act(loaded.state, stacks, jax.random.key(0), 0.0)
+    np.testing.assert_array_equal(episode.labels, greedy)
