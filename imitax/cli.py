@@ -148,6 +148,41 @@ def _games(argv: list[str], prog: str) -> int:
     return 0
 
 
+@dataclass(frozen=True)
+class EvalArgs:
+    """Play whole games with a run's checkpoint and report the true game scores."""
+
+    run_dir: tyro.conf.Positional[str]
+    """The run directory."""
+    episodes: int = 10
+    """Games, played in parallel."""
+    epsilon: float = 0.05
+    """Exploration rate while playing."""
+    step: int | None = None
+    """Checkpoint step (default: the latest)."""
+    seed: int = 12345
+    """Seeds the evaluation environments and exploration."""
+
+
+def _eval(argv: list[str], prog: str) -> int:
+    from imitax.train.evaluation import evaluate_run
+
+    args = _parse(EvalArgs, argv, prog)
+    result, step = evaluate_run(args.run_dir, args.episodes, args.epsilon, args.step, args.seed)
+    print(
+        json.dumps(
+            {
+                "run_dir": args.run_dir,
+                "step": step,
+                "epsilon": args.epsilon,
+                **result.summary(),
+                "returns": result.returns.tolist(),
+            }
+        )
+    )
+    return 0
+
+
 # -- imitax record ... ------------------------------------------------------------------------------------
 
 
@@ -299,6 +334,7 @@ def _data_relabel(argv: list[str], prog: str) -> int:
 
 COMMANDS: dict[tuple[str, ...], Command] = {
     ("train", "dqn"): Command("Train DQN (double, dueling, n-step) on a game.", _train_dqn),
+    ("eval",): Command("Play games with a run's checkpoint; report true scores.", _eval),
     ("record", "human"): Command("Record a person playing in a window.", _record_human),
     ("record", "expert"): Command("Record a built-in expert (optionally with DART noise).", _record_expert),
     ("record", "agent"): Command("Record a trained agent's checkpoint playing.", _record_agent),

@@ -82,3 +82,19 @@ class Evaluator:
         self._handle, score, length = self._play(agent_state, self._handle, first.obs, key)
         score, length = jax.device_get((score, length))
         return EvalResult(returns=np.asarray(score), lengths=np.asarray(length))
+
+
+def evaluate_run(
+    run_dir: str, episodes: int = 10, epsilon: float = 0.05, step: int | None = None, seed: int = 12345
+) -> tuple[EvalResult, int]:
+    """Plays `episodes` whole games with a run's checkpoint (the latest by default), on fresh evaluation
+    environments (training-only settings off). Returns the result and the checkpoint's step."""
+    from imitax.agents.loading import load_agent
+    from imitax.envs import make_vec_env
+
+    loaded = load_agent(run_dir, step)
+    config = loaded.config
+    env = make_vec_env(config.env, episodes, preset=config.env_preset, training=False, seed=seed)
+    max_steps = env.spec.preset.max_episode_steps + 2 if env.spec.preset else 100_000
+    evaluator = Evaluator(env, loaded.agent.act, epsilon, max_steps)
+    return evaluator(loaded.state, jax.random.key(seed)), loaded.step

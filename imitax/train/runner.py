@@ -24,6 +24,7 @@ from imitax.train.loop import LoopState, StepLog, initial_loop_state, make_train
 from imitax.train.progress import TrainProgress
 
 RESUMABLE = {"total_steps", "run_dir"}  # settings a resumed run may change
+CHUNK_ENV_STEPS = 2_000  # environment steps per compiled chunk at most: Ctrl-C waits for a chunk
 
 
 @dataclass(frozen=True)
@@ -213,24 +214,30 @@ class _Run:
             donate_argnums=0,
         )
         recent = collections.deque(maxlen=20)
-        chunk_len = max(1, config.log_every // config.num_envs)
-        last_eval = last_ckpt = env_steps
+        interval: list[tuple[StepLog, float]] = []  # chunks since the last metrics row
+        last_log = last_eval = last_ckpt = env_steps
         final_eval: EvalResult | None = None
         interrupted = False
+
+        def write_row() -> None:
+            row = self._summarise(interval, env_steps, recent)
+            interval.clear()
+            metrics_log.append(row)
+            for name, value in row.items():
+                if name != "env_steps" and value is not None and not math.isnan(value):
+                    writer.add_scalar(f"train/{name}", value, env_steps)
+            progress.update(env_steps, row["steps_per_s"], np.mean(recent) if recent else None)
+
         try:
             while env_steps < config.total_steps:
-                steps = min(chunk_len, math.ceil((config.total_steps - env_steps) / config.num_envs))
+                steps = self._chunk_steps(env_steps, last_log)
                 start = time.perf_counter()
                 self.state, logs = chunk(self.state, steps)
-                logs = jax.device_get(logs)
-                seconds = time.perf_counter() - start
+                interval.append((jax.device_get(logs), time.perf_counter() - start))
                 env_steps = int(self.state.env_steps)
-                row = self._summarise(logs, env_steps, seconds, recent)
-                metrics_log.append(row)
-                for name, value in row.items():
-                    if name != "env_steps" and value is not None and not math.isnan(value):
-                        writer.add_scalar(f"train/{name}", value, env_steps)
-                progress.update(env_steps, row["steps_per_s"], np.mean(recent) if recent else None)
+                if env_steps - last_log >= config.log_every or env_steps >= config.total_steps:
+                    write_row()
+                    last_log = env_steps
                 if config.eval_every and env_steps - last_eval >= config.eval_every:
                     final_eval = self._evaluate(env_steps, eval_log, writer, progress)
                     last_eval = env_steps
@@ -244,6 +251,9 @@ class _Run:
         except KeyboardInterrupt:
             interrupted = True
             progress.close()
+            if interval:  # the chunks finished since the last row: keep them
+                env_steps = int(self.state.env_steps)
+                write_row()
             self._save_on_interrupt(checkpointer)
         finally:
             progress.close()
@@ -262,7 +272,21 @@ class _Run:
             where = f"step {latest:,}" if latest is not None else "nowhere yet"
             print(f"\nInterrupted mid-chunk; the latest checkpoint is at {where} (--resume {self.path}).")
 
-    def _summarise(self, logs: StepLog, env_steps: int, seconds: float, recent) -> dict[str, Any]:
+    def _chunk_steps(self, env_steps: int, last_log: int) -> int:
+        """Vector steps in the next compiled chunk: short enough that Ctrl-C, evaluations and
+        checkpoints wait at most CHUNK_ENV_STEPS, ending on log boundaries and at total_steps."""
+        config = self.config
+        target = min(
+            config.log_every,
+            CHUNK_ENV_STEPS,
+            last_log + config.log_every - env_steps,
+            config.total_steps - env_steps,
+        )
+        return max(1, math.ceil(target / config.num_envs))
+
+    def _summarise(self, interval: list[tuple[StepLog, float]], env_steps: int, recent) -> dict[str, Any]:
+        logs = jax.tree.map(lambda *xs: np.concatenate(xs), *(log for log, _ in interval))
+        seconds = sum(s for _, s in interval)
         over = logs.game_over
         scores = logs.game_score[over]
         recent.extend(scores.tolist())
