@@ -325,6 +325,101 @@ def _data_verify(argv: list[str], prog: str) -> int:
     return 1
 
 
+@dataclass(frozen=True)
+class ImportAgcArgs:
+    """Import Atari Grand Challenge trajectories (Kurin et al. 2017) into a demonstration dataset."""
+
+    root: tyro.conf.Positional[str]
+    """The dataset's folder, holding trajectories/ and screens/."""
+    out: str
+    """The new dataset's directory."""
+    game: str | None = None
+    """Game in any spelling (spaceinvaders, qbert, mspacman, pinball, revenge); default: the only one."""
+    env_preset: str = "nature"
+    """Preprocessing preset the frames are made for."""
+    trajectories: tuple[str, ...] = ()
+    """Trajectory numbers to import (default: all)."""
+    keep_rgb: bool = False
+    """Also store each observation's raw screen (about 100 kB a step)."""
+    unknown_action: Literal["error", "noop", "nearest"] = "error"
+    """An action the game's action set lacks: stop with an error, play NOOP, or the nearest action."""
+
+
+@dataclass(frozen=True)
+class ImportAtariHeadArgs:
+    """Import Atari-HEAD trials (Zhang et al. 2019), gaze included, into a demonstration dataset."""
+
+    source: tyro.conf.Positional[str]
+    """A trial's .tar.bz2 or extracted folder (with its .txt label file beside it), or a folder of trials."""
+    out: str
+    """The new dataset's directory."""
+    game: str | None = None
+    """Game in any spelling (default: from the folder name)."""
+    env_preset: str = "nature"
+    """Preprocessing preset the frames are made for."""
+    frames_per_row: int = 4
+    """Emulator frames each label row stands for (an assumption: the dataset does not say)."""
+    keep_rgb: bool = False
+    """Also store each observation's raw screen."""
+    unknown_action: Literal["error", "noop", "nearest"] = "error"
+    """An action the game's action set lacks: stop with an error, play NOOP, or the nearest action."""
+
+
+@dataclass(frozen=True)
+class ImportMinariArgs:
+    """Import a Minari dataset of ALE screens (e.g. made with minari's DataCollector) into imitax's format."""
+
+    source: tyro.conf.Positional[str]
+    """The Minari dataset's directory (or a local dataset id)."""
+    out: str
+    """The new dataset's directory."""
+    game: str
+    """The game the dataset plays."""
+    env_preset: str = "nature"
+    """Preprocessing preset the frames are made for."""
+    unknown_action: Literal["error", "noop", "nearest"] = "error"
+    """An action the game's action set lacks: stop with an error, play NOOP, or the nearest action."""
+
+
+def _import(kind: str) -> Handler:
+    def handler(argv: list[str], prog: str) -> int:
+        from imitax.data import importers
+
+        if kind == "agc":
+            a = _parse(ImportAgcArgs, argv, prog)
+            report = importers.import_agc(
+                Path(a.root),
+                a.game,
+                Path(a.out),
+                a.env_preset,
+                list(a.trajectories) or None,
+                a.keep_rgb,
+                progress=True,
+                unknown_action=a.unknown_action,
+            )
+        elif kind == "atari-head":
+            a = _parse(ImportAtariHeadArgs, argv, prog)
+            report = importers.import_atari_head(
+                Path(a.source),
+                Path(a.out),
+                a.game,
+                a.env_preset,
+                a.keep_rgb,
+                progress=True,
+                frames_per_row=a.frames_per_row,
+                unknown_action=a.unknown_action,
+            )
+        else:
+            a = _parse(ImportMinariArgs, argv, prog)
+            report = importers.import_minari(
+                a.source, Path(a.out), a.game, a.env_preset, progress=True, unknown_action=a.unknown_action
+            )
+        print(report.summary())
+        return 0
+
+    return handler
+
+
 def _data_relabel(argv: list[str], prog: str) -> int:
     from imitax.data.relabel import RelabelConfig, relabel
 
@@ -340,6 +435,9 @@ COMMANDS: dict[tuple[str, ...], Command] = {
     ("record", "agent"): Command("Record a trained agent's checkpoint playing.", _record_agent),
     ("data", "info"): Command("Summarise a demonstration dataset.", _data_info),
     ("data", "verify"): Command("Check a dataset's integrity, episode by episode.", _data_verify),
+    ("data", "import", "agc"): Command("Import Atari Grand Challenge trajectories.", _import("agc")),
+    ("data", "import", "atari-head"): Command("Import Atari-HEAD trials (with gaze).", _import("atari-head")),
+    ("data", "import", "minari"): Command("Import a Minari dataset of ALE screens.", _import("minari")),
     ("data", "relabel"): Command("Label every step with a built-in expert (DAgger's oracle).", _data_relabel),
     ("experts",): Command("List the built-in experts.", _experts),
     ("games",): Command("List the games and tasks.", _games),
@@ -376,12 +474,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             except ValueError as err:  # bad input: one clear message, no traceback
                 print(f"{prog}: error: {err}", file=sys.stderr)
                 return 2
-    groups = sorted({w[0] for w in COMMANDS if len(w) > 1})
-    if argv[0] in groups:
-        subs = [" ".join(w) for w in COMMANDS if w[0] == argv[0]]
-        print(f"imitax: '{' '.join(argv[:2])}' is not a command; try: {', '.join(subs)}", file=sys.stderr)
-    else:
-        print(f"imitax: unknown command {argv[0]!r}.\n\n{_overview()}", file=sys.stderr)
+    for length in (2, 1):  # a known group with an unknown (or missing) subcommand
+        subs = [" ".join(w) for w in COMMANDS if len(w) > length and w[:length] == tuple(argv[:length])]
+        if subs:
+            asked = " ".join(argv[: length + 1])
+            print(f"imitax: '{asked}' is not a command; try: {', '.join(subs)}", file=sys.stderr)
+            return 2
+    print(f"imitax: unknown command {argv[0]!r}.\n\n{_overview()}", file=sys.stderr)
     return 2
 
 

@@ -209,10 +209,8 @@ def _put(group: h5py.Group, name: str, values: np.ndarray) -> None:
     """Writes one per-step array, checksummed (a damaged chunk is detected, not read as data) and, when it
     is bulky (frames, screens), compressed in time-major chunks so consecutive frames compress together."""
     values = np.asarray(values)
-    if values.dtype == object:  # variable-length rows (emulator states, gaze lists)
-        inner = values[0].dtype if len(values) else np.uint8
-        group.create_dataset(name, data=values, dtype=h5py.vlen_dtype(inner), chunks=True, fletcher32=True)
-        return
+    if values.dtype == object:
+        raise TypeError(f"{name}: store variable-length rows as fixed-width arrays with offsets or lengths")
     if values.size == 0:
         group.create_dataset(name, data=values)
         return
