@@ -46,6 +46,7 @@ from imitax.data.dataset import (
     load_dataset,
 )
 from imitax.envs import AtariEnv, AtariPreset, canonical_game, get_preset
+from imitax.envs.games import nearest_action
 
 EMULATOR_HZ = 60
 """Frames per second of the Atari 2600, the pace its games were made for."""
@@ -143,20 +144,9 @@ def action_for_keys(held: Collection[str], meanings: Sequence[str]) -> int:
         raise ValueError(f"unknown controls {sorted(unknown)}; controls are {CONTROLS}")
     vertical = ("UP" if "UP" in held else "DOWN") if ("UP" in held) != ("DOWN" in held) else ""
     horizontal = ("LEFT" if "LEFT" in held else "RIGHT") if ("LEFT" in held) != ("RIGHT" in held) else ""
-    fire = "FIRE" if "FIRE" in held else ""
-    # Kept parts, in order of preference: all, then drop FIRE, vertical, horizontal, then keep one part.
-    for v, h, f in (
-        (vertical, horizontal, fire),
-        (vertical, horizontal, ""),
-        ("", horizontal, fire),
-        (vertical, "", fire),
-        ("", horizontal, ""),
-        (vertical, "", ""),
-        ("", "", fire),
-    ):
-        name = v + h + f
-        if name and name in meanings:
-            return meanings.index(name)
+    index = nearest_action(vertical, horizontal, "FIRE" in held, meanings)
+    if index is not None:
+        return index
     return meanings.index("NOOP") if "NOOP" in meanings else 0
 
 

@@ -58,6 +58,7 @@ from imitax.data.dataset import (
 )
 from imitax.data.screens import AleGrayscale, resize
 from imitax.envs import AtariPreset, EnvSpec, atari_spec, canonical_game, get_preset
+from imitax.envs.games import nearest_action
 
 Progress = Callable[[int, int], None]
 """Called as progress(done, total): screens read so far and in all (AGC, Atari-HEAD), or episodes (Minari)."""
@@ -136,23 +137,11 @@ def _action_name(action_id: int) -> str:
 
 
 def _nearest_action(name: str, meanings: Sequence[str]) -> int | None:
-    """The game's action keeping most of the controls in an ALE action name (the order of preference of
-    `imitax.data.human.action_for_keys`: movement over FIRE, horizontal over vertical), None for none."""
+    """The game's action keeping most of the controls in an ALE action name (`nearest_action`'s order of
+    preference, the one human play uses too), None for none."""
     vertical = next((v for v in ("UP", "DOWN") if v in name), "")
     horizontal = next((h for h in ("RIGHT", "LEFT") if h in name), "")
-    fire = "FIRE" if "FIRE" in name else ""
-    for v, h, f in (
-        (vertical, horizontal, fire),
-        (vertical, horizontal, ""),
-        ("", horizontal, fire),
-        (vertical, "", fire),
-        ("", horizontal, ""),
-        (vertical, "", ""),
-        ("", "", fire),
-    ):
-        if v + h + f and v + h + f in meanings:
-            return meanings.index(v + h + f)
-    return None
+    return nearest_action(vertical, horizontal, "FIRE" in name, meanings)
 
 
 class _ActionMap:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import functools
 import re
+from collections.abc import Sequence
 
 import ale_py
 
@@ -68,3 +69,26 @@ def rom_path(game: str) -> str:
 def action_names(action_ids: list[int] | tuple[int, ...]) -> tuple[str, ...]:
     """Names of full-set ALE action ids (0 -> "NOOP", 1 -> "FIRE", ...)."""
     return tuple(ale_py.Action(int(a)).name for a in action_ids)
+
+
+def nearest_action(vertical: str, horizontal: str, fire: bool, meanings: Sequence[str]) -> int | None:
+    """Index of the action in `meanings` that keeps most of a control combination, or None.
+
+    The combination is a vertical direction ("UP", "DOWN" or ""), a horizontal one ("RIGHT", "LEFT" or "")
+    and FIRE. Preference when the game lacks the exact action: drop FIRE, then the vertical, then the
+    horizontal direction, then keep a single part. Used to map keys (human play) and foreign actions
+    (imported datasets) onto a game's action set.
+    """
+    f = "FIRE" if fire else ""
+    for name in (
+        vertical + horizontal + f,
+        vertical + horizontal,
+        horizontal + f,
+        vertical + f,
+        horizontal,
+        vertical,
+        f,
+    ):
+        if name and name in meanings:
+            return list(meanings).index(name)
+    return None
