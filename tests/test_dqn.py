@@ -260,7 +260,9 @@ def test_cli_unknown_flag_exits_with_usage(capsys):
 
 
 @pytest.mark.timeout(600)
-def test_ctrl_c_saves_a_checkpoint_and_resume_continues(tmp_path):
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_or_kill_saves_a_checkpoint_and_resume_continues(tmp_path, stop):
+    """Started the way a shell starts background jobs (SIGINT ignored), stopped by Ctrl-C or a kill."""
     run = tmp_path / "run"
     command = [
         sys.executable,
@@ -282,13 +284,20 @@ def test_ctrl_c_saves_a_checkpoint_and_resume_continues(tmp_path):
         str(run),
     ]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    proc = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    )
     lines = []
     for line in proc.stdout:  # wait until training is under way
         lines.append(line)
         if line.startswith("steps 3,000"):
             break
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(stop)
     out, _ = proc.communicate(timeout=120)
     assert proc.returncode == 130, "".join(lines) + out
     assert "Saved a checkpoint at step" in out

@@ -4,7 +4,10 @@ Python) metrics, evaluation, checkpoints, progress, resuming and Ctrl-C."""
 from __future__ import annotations
 
 import collections
+import contextlib
 import math
+import signal
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,6 +61,26 @@ def derive_seed(seed: int, *words: int) -> int:
 
 
 _TRAIN_ENVS, _EVAL_ENVS = 1, 2
+
+
+@contextlib.contextmanager
+def _stop_on_signals():
+    """Ctrl-C (SIGINT) and kill (SIGTERM, as schedulers send) both stop training the same way: at the end
+    of the compiled chunk in flight, with a checkpoint. Installed explicitly, because a process started in
+    the background inherits SIGINT ignored and Python then never raises KeyboardInterrupt."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 class _Run:
@@ -266,11 +289,11 @@ class _Run:
             jax.block_until_ready(self.state)
             step = int(self.state.env_steps)
             checkpointer.save(step, self._checkpoint_tree(self.state))
-            print(f"\nInterrupted. Saved a checkpoint at step {step:,}; continue with --resume {self.path}")
+            print(f"\nStopped. Saved a checkpoint at step {step:,}; continue with --resume {self.path}")
         except Exception:  # the state was mid-update (donated): the last periodic checkpoint stands
             latest = checkpointer.latest_step()
             where = f"step {latest:,}" if latest is not None else "nowhere yet"
-            print(f"\nInterrupted mid-chunk; the latest checkpoint is at {where} (--resume {self.path}).")
+            print(f"\nStopped mid-chunk; the latest checkpoint is at {where} (--resume {self.path}).")
 
     def _chunk_steps(self, env_steps: int, last_log: int) -> int:
         """Vector steps in the next compiled chunk: short enough that Ctrl-C, evaluations and
@@ -337,4 +360,6 @@ def train(
       RunDirError: the run directory holds another run (or, resuming, a run with other settings or none).
       ValueError: settings that cannot work (an unknown game, a replay too small...).
     """
-    return _Run(config, agent, replay_config, schedule, resume, quiet).run()
+    run = _Run(config, agent, replay_config, schedule, resume, quiet)
+    with _stop_on_signals():
+        return run.run()
