@@ -15,6 +15,7 @@ from imitax.agents.acting import epsilon_greedy
 from imitax.agents.base import Agent
 from imitax.agents.dqn.config import DQNConfig
 from imitax.agents.objective import Metrics, make_objective, td_term
+from imitax.augment import shift_transitions
 from imitax.envs import EnvSpec
 from imitax.networks import make_q_network
 from imitax.replay import Transition
@@ -50,6 +51,8 @@ def make_dqn(config: DQNConfig) -> Agent:
     """Builds DQN with the options in `config` (double Q, dueling, n-step, loss, target updates)."""
 
     def init(key: jax.Array, spec: EnvSpec) -> DQNState:
+        if config.augment_shift and spec.frame_stack is None:
+            raise ValueError(f"augment_shift shifts frames; {spec.name} has vector observations: use 0")
         network = make_q_network(spec, torso=config.torso, dueling=config.dueling, mlp_sizes=config.mlp_sizes)
         key_params, key_state = jax.random.split(key)
         params = network.init(key_params, jnp.zeros((1, *spec.obs_shape), spec.obs_dtype))
@@ -81,7 +84,9 @@ def make_dqn(config: DQNConfig) -> Agent:
                 )
             }
         )
-        key, key_loss = jax.random.split(state.key)
+        key, key_loss, key_augment = jax.random.split(state.key, 3)
+        if config.augment_shift:
+            batch = shift_transitions(batch, key_augment, config.augment_shift)
         grad_fn = jax.grad(objective, has_aux=True)
         grads, metrics = grad_fn(state.params, state.target_params, batch, key_loss)
         deltas, opt_state = state.tx.update(grads, state.opt_state, state.params)
