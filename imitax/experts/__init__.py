@@ -5,7 +5,7 @@ private mirror emulator loaded with a clone of the env's state, so it can label 
 visits (DAgger's oracle) and leaves the env untouched (RAM, screen, random generator). How they play:
 `imitax.experts.search` (shared), `pong`, `breakout`.
 
-Measured by `benchmarks/experts.py` on the 2-core CPU (nature preset, `training=False`, seeds 0-9):
+Measured by `benchmarks/demos.py` on the 2-core CPU (nature preset, `training=False`, seeds 0-9):
 - pong-search: 21-0 in all 10 games (mean +21.0), 711 steps/s with the env step, games of 3,562 to
   4,536 steps (none near the 10,000-step budget). With 25% of executed actions random: mean +9.6
   (+4 to +16). As an oracle over 8 envs acting at random: 421 labels/s.

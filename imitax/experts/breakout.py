@@ -8,7 +8,7 @@ scores the most points before the ball falls back below the bricks. Among return
 (often nothing, late in a wall) it chooses by a salted hash that changes every 256 frames, so the ball
 does not circle forever through the same empty path past the last bricks.
 
-Measured (nature preset, seeds 0-9, `benchmarks/experts.py`): mean 771.8; 8 games at 864 (both walls
+Measured (nature preset, seeds 0-9, `benchmarks/demos.py`): mean 771.8; 8 games at 864 (both walls
 cleared), 2 stuck at 403 in a cycle of two returns that every reachable hit position repeats (the
 ball at full speed leaves the paddle the same way wherever it hits). About 175 steps/s while bricks
 remain, 362 steps/s over whole games.
