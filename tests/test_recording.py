@@ -162,3 +162,18 @@ def test_agent_recording(tmp_path):
     stacks = episode.frames[index]  # (T, 4, 84, 84)
     greedy = loaded.agent.act(loaded.state, stacks, jax.random.key(0), 0.0)
     np.testing.assert_array_equal(episode.labels, greedy)
+
+
+def test_oracle_labels_stored_states_as_the_expert_plays_live_games():
+    from imitax.experts import Oracle, make_expert
+
+    env = AtariEnv("Pong", seed=1)
+    env.reset(seed=1)
+    expert = make_expert("pong-search", "Pong")
+    rng = np.random.default_rng(0)
+    states, live = [], []
+    for _ in range(60):  # a random player's states, as DAgger's learner would reach them
+        states.append(env.clone_state())
+        live.append(expert.act(env))
+        env.step(int(rng.integers(env.action_space.n)))
+    np.testing.assert_array_equal(Oracle("Pong", batch=4).label(states), live)

@@ -20,7 +20,7 @@ import tyro
 
 from imitax.data.dataset import DATA_DIR, HDF5_FILE, METADATA_FILE, DatasetError, load_dataset
 from imitax.data.record import unpack_state
-from imitax.envs import AtariEnv, AtariPreset
+from imitax.envs import AtariPreset
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,7 @@ def relabel(config: RelabelConfig) -> RelabelReport:
       DatasetError: the dataset has no emulator states, or the expert does not play its game. Nothing is
         written then.
     """
-    from imitax.experts import default_expert, make_expert
+    from imitax.experts import Oracle
 
     dataset = load_dataset(config.dataset)
     info = dataset.info
@@ -74,19 +74,16 @@ def relabel(config: RelabelConfig) -> RelabelReport:
             f"{config.dataset} holds no emulator states, so no expert can label its steps. Record it again "
             "with --keep-states True (about 250 bytes a step for Pong)."
         )
-    game = info["game"]
-    name = config.expert or default_expert(game)
-    expert = make_expert(name, game)
     preset = AtariPreset(**{f.name: info["preset"][f.name] for f in dataclasses.fields(AtariPreset)})
-    envs = [AtariEnv(game, preset, training=False) for _ in range(max(1, config.batch))]
+    oracle = Oracle(info["game"], preset, config.expert, config.batch)
     start = time.perf_counter()
     new_labels: dict[int, np.ndarray] = {}
     steps = changed = 0
     for index in dataset.indices:
         episode = dataset.episode(index, extras=("state", "state_length"))
-        labels = _label_steps(
-            expert, envs, episode.extras["state"], episode.extras["state_length"], episode.num_steps
-        )
+        packed, lengths = episode.extras["state"], episode.extras["state_length"]
+        states = [unpack_state(packed[t], int(lengths[t])) for t in range(episode.num_steps)]
+        labels = oracle.label(states).astype(np.int64)
         new_labels[index] = labels
         steps += len(labels)
         changed += int((labels != episode.labels).sum())
@@ -97,19 +94,8 @@ def relabel(config: RelabelConfig) -> RelabelReport:
                 flush=True,
             )
     seconds = time.perf_counter() - start
-    _write_labels(Path(config.dataset), new_labels, name)
-    return RelabelReport(config.dataset, name, steps, changed, seconds)
-
-
-def _label_steps(expert, envs: list[AtariEnv], states: np.ndarray, lengths: np.ndarray, steps: int):
-    """The expert's action at each of the first `steps` stored states, `len(envs)` at a time."""
-    labels = np.zeros(steps, np.int64)
-    for begin in range(0, steps, len(envs)):
-        batch = range(begin, min(begin + len(envs), steps))
-        for env, t in zip(envs, batch, strict=False):
-            env.restore_state(unpack_state(states[t], int(lengths[t])))
-        labels[begin : batch.stop] = expert.label(envs[: len(batch)])
-    return labels
+    _write_labels(Path(config.dataset), new_labels, oracle.expert.name)
+    return RelabelReport(config.dataset, oracle.expert.name, steps, changed, seconds)
 
 
 def _write_labels(path: Path, labels: dict[int, np.ndarray], expert: str) -> None:

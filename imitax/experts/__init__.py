@@ -18,12 +18,14 @@ Measured by `benchmarks/demos.py` on the 2-core CPU (nature preset, `training=Fa
 from imitax.experts.base import Expert, action_index
 from imitax.experts.breakout import BreakoutSearchExpert
 from imitax.experts.evaluation import evaluate_expert
+from imitax.experts.oracle import Oracle
 from imitax.experts.pong import PongSearchExpert
 from imitax.experts.registry import available_experts, default_expert, make_expert
 
 __all__ = [
     "BreakoutSearchExpert",
     "Expert",
+    "Oracle",
     "PongSearchExpert",
     "action_index",
     "available_experts",
