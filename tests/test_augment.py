@@ -16,8 +16,12 @@ def test_shift_is_a_crop_of_the_edge_padded_stack():
     padded = np.pad(np.asarray(obs), ((0, 0), (0, 0), (2, 2), (2, 2)), mode="edge")
     offsets = []
     for i in range(16):
-        found = [(dy, dx) for dy in range(5) for dx in range(5)
-                 if np.array_equal(padded[i, :, dy : dy + 12, dx : dx + 12], shifted[i])]
+        found = [
+            (dy, dx)
+            for dy in range(5)
+            for dx in range(5)
+            if np.array_equal(padded[i, :, dy : dy + 12, dx : dx + 12], shifted[i])
+        ]
         assert found, f"example {i} is not a crop of its padded stack"
         offsets.append(found[0])
     assert len(set(offsets)) > 3  # examples get their own shifts
