@@ -72,7 +72,7 @@ def relabel(config: RelabelConfig) -> RelabelReport:
     if not info.get("restorable_states"):
         raise DatasetError(
             f"{config.dataset} holds no emulator states, so no expert can label its steps. Record it again "
-            "with --keep-states True (about 250 bytes a step for Pong)."
+            "with --keep-states True (about 350 bytes a step for Pong)."
         )
     preset = AtariPreset(**{f.name: info["preset"][f.name] for f in dataclasses.fields(AtariPreset)})
     oracle = Oracle(info["game"], preset, config.expert, config.batch)
