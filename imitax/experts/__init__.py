@@ -6,13 +6,13 @@ visits (DAgger's oracle) and leaves the env untouched (RAM, screen, random gener
 `imitax.experts.search` (shared), `pong`, `breakout`.
 
 Measured by `benchmarks/demos.py` on the 2-core CPU (nature preset, `training=False`, seeds 0-9):
-- pong-search: 21-0 in all 10 games (mean +21.0), 711 steps/s with the env step, games of 3,562 to
-  4,536 steps (none near the 10,000-step budget). With 25% of executed actions random: mean +9.6
-  (+4 to +16). As an oracle over 8 envs acting at random: 421 labels/s.
+- pong-search: 21-0 in all 10 games (mean +21.0), recorded at 626 steps/s, games of 3,562 to 4,536
+  steps (none near the 10,000-step budget). With 25% of executed actions random: mean +10.9 (-2 to
+  +16). As an oracle over 8 envs acting at random: 386 labels/s.
 - breakout-search: mean 771.8; 8 of 10 games clear both walls (864, the maximum), 2 stop at 403 when
   the ball falls into a cycle that no hit position changes. The game cannot end once it is cleared,
-  so every game runs to the 27,000-step time limit. 362 steps/s over whole games; about 175 steps/s
-  while bricks remain (the first 2,000 steps).
+  so every game runs to the 27,000-step time limit. 335 steps/s over whole recorded games; about 175
+  steps/s while bricks remain (the first 2,000 steps). All figures: benchmarks/RESULTS.md.
 """
 
 from imitax.experts.base import Expert, action_index

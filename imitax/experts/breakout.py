@@ -11,7 +11,7 @@ does not circle forever through the same empty path past the last bricks.
 Measured (nature preset, seeds 0-9, `benchmarks/demos.py`): mean 771.8; 8 games at 864 (both walls
 cleared), 2 stuck at 403 in a cycle of two returns that every reachable hit position repeats (the
 ball at full speed leaves the paddle the same way wherever it hits). About 175 steps/s while bricks
-remain, 362 steps/s over whole games.
+remain, 335 steps/s over whole recorded games (benchmarks/RESULTS.md).
 """
 
 from __future__ import annotations

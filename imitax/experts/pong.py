@@ -7,8 +7,9 @@ within 60 steps. When none wins it keeps the rally going, choosing among the ret
 that changes every 256 frames, so that no rally settles into a loop. Steep returns off the paddle's
 edge are what the opponent cannot reach; the search finds them.
 
-Measured (nature preset, seeds 0-9, `benchmarks/demos.py`): 21-0 in all 10 games at 711 steps/s; mean
-+9.6 with 25% of executed actions random; 421 labels/s as an oracle over envs acting at random.
+Measured (nature preset, seeds 0-9, `benchmarks/demos.py`): 21-0 in all 10 games, recorded at 626 steps/s;
+mean +10.9 (-2 to +16) with 25% of executed actions random; 386 labels/s as an oracle over 8 envs acting
+at random (benchmarks/RESULTS.md).
 """
 
 from __future__ import annotations
