@@ -12,7 +12,6 @@ Prints a table and, as its last line, one JSON object.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import shutil
@@ -21,6 +20,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+from imitax.train.run_dir import EVAL_FILE, METRICS_FILE, read_rows
 
 RANDOM_PONG = -20.7
 GOAL = -10.0
@@ -54,19 +55,14 @@ def train(run_dir: Path, minutes: float, seed: int, extra: list[str]) -> float:
     return (time.perf_counter() - start) / 60
 
 
-def read_csv(path: Path) -> list[dict[str, str]]:
-    with path.open() as f:
-        return list(csv.DictReader(f))
-
-
 def plot(run_dir: Path, minutes: float, final: dict) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = read_csv(run_dir / "metrics.csv")
-    evals = read_csv(run_dir / "eval.csv")
+    rows = read_rows(run_dir / METRICS_FILE)
+    evals = read_rows(run_dir / EVAL_FILE)
     steps = [int(r["env_steps"]) for r in rows if r["episode_return"]]
     returns = [float(r["episode_return"]) for r in rows if r["episode_return"]]
     fig, ax = plt.subplots(figsize=(8, 4.5))
@@ -124,8 +120,8 @@ def main() -> None:
     result, step = evaluate_run(str(run_dir), episodes=10, epsilon=0.05)
     final = {"env_steps": step, **result.summary()}
     curve = plot(run_dir, minutes, final)
-    rows = read_csv(run_dir / "metrics.csv")
-    evals = read_csv(run_dir / "eval.csv")
+    rows = read_rows(run_dir / METRICS_FILE)
+    evals = read_rows(run_dir / EVAL_FILE)
     figures = {
         "minutes": round(minutes, 1),
         "env_steps": step,

@@ -18,19 +18,16 @@ import statistics
 from pathlib import Path
 
 from imitax import cli
+from imitax.train.run_dir import CONFIG_FILE, EVAL_FILE, read_rows
 
 
 def final_eval(run_dir: Path) -> dict | None:
-    path = run_dir / "eval.csv"
-    if not path.exists():
-        return None
-    with path.open() as f:
-        rows = list(csv.DictReader(f))
+    rows = read_rows(run_dir / EVAL_FILE)
     return rows[-1] if rows else None
 
 
 def is_complete(run_dir: Path) -> bool:
-    record = run_dir / "config.json"
+    record = run_dir / CONFIG_FILE
     last = final_eval(run_dir)
     if not record.exists() or last is None:
         return False
@@ -50,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         for seed in args.seeds:
             run_dir = Path(args.out) / f"{game.lower()}-seed{seed}"
             if not is_complete(run_dir):
-                resume = (run_dir / "config.json").exists()
+                resume = (run_dir / CONFIG_FILE).exists()
                 flags = (
                     ["--resume", str(run_dir)]
                     if resume

@@ -18,6 +18,8 @@ from typing import Any
 import jax
 
 CONFIG_FILE = "config.json"
+METRICS_FILE = "metrics.csv"
+EVAL_FILE = "eval.csv"
 PACKAGES = (
     "imitax",
     "jax",
@@ -157,9 +159,13 @@ class CsvLog:
         with self.path.open("a", newline="") as f:
             csv.DictWriter(f, self.columns).writerow({k: _cell(row.get(k)) for k in self.columns})
 
-    def read(self) -> list[dict[str, str]]:
-        with self.path.open(newline="") as f:
-            return list(csv.DictReader(f))
+
+def read_rows(path: Path) -> list[dict[str, str]]:
+    """The rows of a run's CSV log (`METRICS_FILE`, `EVAL_FILE`); none when the run has not written it."""
+    if not path.exists():
+        return []
+    with path.open(newline="") as f:
+        return list(csv.DictReader(f))
 
 
 def _cell(value: Any) -> Any:

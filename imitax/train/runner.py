@@ -198,9 +198,9 @@ class _Run:
             "steps_per_s",
             *self.metric_names,
         ]
-        metrics_log = rd.CsvLog(self.path / "metrics.csv", columns)
+        metrics_log = rd.CsvLog(self.path / rd.METRICS_FILE, columns)
         eval_log = rd.CsvLog(
-            self.path / "eval.csv",
+            self.path / rd.EVAL_FILE,
             [
                 "env_steps",
                 "return_mean",
