@@ -11,7 +11,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from imitax.replay import Transition
+from imitax.types import Transition
 
 
 def random_shift(obs: jax.Array, key: jax.Array, pad: int) -> jax.Array:

@@ -22,8 +22,7 @@ import pytest
 from imitax import cli
 from imitax.agents.dqn import CARTPOLE, DQNConfig, make_dqn
 from imitax.agents.dqn.train import train_dqn
-from imitax.envs import EnvSpec
-from imitax.replay import Transition
+from imitax.types import EnvSpec, Transition
 
 VECTOR = EnvSpec("CartPole-v1", (4,), "float32", None, 2)
 

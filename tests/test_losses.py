@@ -10,7 +10,7 @@ from absl.testing import parameterized
 
 from imitax import losses
 from imitax.agents.objective import make_objective, td_term
-from imitax.replay import Transition
+from imitax.types import Transition
 
 Q_TM1 = jnp.array([1.0, 2.0, 3.0])
 Q_T = jnp.array([0.5, 4.0, -1.0])

@@ -7,8 +7,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from imitax.envs import EnvSpec
 from imitax.networks import DuelingHead, NatureTorso, make_q_network
+from imitax.types import EnvSpec
 
 ATARI = EnvSpec("Pong", (4, 84, 84), "uint8", 4, 6)
 VECTOR = EnvSpec("CartPole-v1", (4,), "float32", None, 2)

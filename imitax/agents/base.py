@@ -8,8 +8,7 @@ from typing import Any, NamedTuple
 import jax
 
 from imitax.agents.objective import Metrics
-from imitax.envs import EnvSpec
-from imitax.replay import Transition
+from imitax.types import EnvSpec, Transition
 
 
 class Agent(NamedTuple):

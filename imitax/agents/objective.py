@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 
 from imitax import losses
-from imitax.replay import Transition
+from imitax.types import Transition
 
 Params = Any
 Metrics = dict[str, jax.Array]

@@ -34,7 +34,7 @@ import gymnasium as gym
 import h5py
 import numpy as np
 
-from imitax.envs import EnvSpec
+from imitax.types import EnvSpec
 
 FORMAT_VERSION = 1
 DATA_DIR = "data"

@@ -6,8 +6,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from imitax.data.dataset import Dataset, DatasetError, Episode, action_index_map, check_compatible
-from imitax.envs import EnvSpec
 from imitax.replay import Replay, ReplayState, Step
+from imitax.types import EnvSpec
 
 
 def rows_needed(dataset: Dataset) -> int:

@@ -4,7 +4,6 @@ gymnasium + ale-py (rendering, human play, emulator state access)."""
 from imitax.envs.ale import AtariEnv
 from imitax.envs.games import UnknownGameError, all_games, canonical_game
 from imitax.envs.presets import MACHADO, NATURE, PRESETS, AtariPreset, get_preset
-from imitax.envs.spec import EnvSpec, EnvStep
 from imitax.envs.vector import (
     VECTOR_TASKS,
     VecEnv,
@@ -14,6 +13,7 @@ from imitax.envs.vector import (
     make_vec_env,
     resolve_env_name,
 )
+from imitax.types import EnvSpec, EnvStep
 
 __all__ = [
     "MACHADO",

@@ -17,8 +17,8 @@ import numpy as np
 
 from imitax.envs import games
 from imitax.envs.presets import AtariPreset, get_preset
-from imitax.envs.spec import EnvSpec
 from imitax.envs.vector import atari_spec
+from imitax.types import EnvSpec
 
 NOOP, FIRE = 0, 1  # full-set ALE action ids
 

@@ -12,7 +12,7 @@ import numpy as np
 
 from imitax.envs import games
 from imitax.envs.presets import AtariPreset, get_preset
-from imitax.envs.spec import EnvSpec, EnvStep
+from imitax.types import EnvSpec, EnvStep
 
 # Small control tasks with discrete actions, for fast tests of agents with the MLP torso.
 VECTOR_TASKS = ("CartPole-v1", "CartPole-v0", "Acrobot-v1", "MountainCar-v0")

@@ -12,7 +12,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from imitax.envs.spec import EnvSpec
+from imitax.types import EnvSpec
 
 
 class Conv(nn.Module):

@@ -25,8 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from imitax.envs.spec import EnvSpec
-from imitax.replay.types import Step, Transition
+from imitax.types import EnvSpec, Step, Transition
 
 _MAX_REDRAWS = 64  # rounds of redrawing invalid candidates; each round fails with prob <= 1/2.
 
@@ -292,6 +291,7 @@ def make_replay(config: ReplayConfig, spec: EnvSpec, num_envs: int) -> Replay:
             nstep_discount_t=nstep[1].astype(jnp.float32),
             nstep_obs_t=nstep[2],
             is_demo=w.is_demo,
+            weight=jnp.ones(rows.shape, jnp.float32),
         )
 
     # -- sampling ------------------------------------------------------------------------------------

@@ -10,8 +10,8 @@ import jax
 import jax.numpy as jnp
 
 from imitax.agents.base import Agent
-from imitax.envs import EnvStep
 from imitax.replay import Replay, ReplayState, Step
+from imitax.types import EnvStep
 
 
 class LoopState(NamedTuple):

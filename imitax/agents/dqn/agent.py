@@ -16,9 +16,8 @@ from imitax.agents.base import Agent
 from imitax.agents.dqn.config import DQNConfig
 from imitax.agents.objective import Metrics, make_objective, td_term
 from imitax.augment import shift_transitions
-from imitax.envs import EnvSpec
 from imitax.networks import make_q_network
-from imitax.replay import Transition
+from imitax.types import EnvSpec, Transition
 
 
 @flax.struct.dataclass
