@@ -9,6 +9,7 @@ from __future__ import annotations
 import chex
 import jax
 import jax.numpy as jnp
+import optax
 
 
 def q_learning(
@@ -64,17 +65,44 @@ def double_q_learning(
     return target - q_tm1[a_tm1]
 
 
-def huber_loss(x: jax.Array, delta: float = 1.0) -> jax.Array:
-    """Huber loss: quadratic within [-delta, delta], linear beyond, so TD errors have bounded gradients.
+def behaviour_cloning(logits: jax.Array, label: jax.Array, label_smoothing: float = 0.0) -> jax.Array:
+    """Cross-entropy of a softmax over `logits` against the demonstrator's action.
 
-    Huber 1964, "Robust Estimation of a Location Parameter"; used as DQN's error clipping by
-    Mnih et al. 2015.
+    Behaviour cloning as supervised classification of the demonstrator's actions (Pomerleau 1991,
+    "Efficient Training of Artificial Neural Networks for Autonomous Navigation"; Bain & Sammut 1995,
+    "A Framework for Behavioural Cloning"). The logits are a policy head's, or Q-values read as the logits
+    of a Boltzmann policy. Label smoothing (Szegedy et al. 2016, "Rethinking the Inception
+    Architecture") moves `label_smoothing` of the target's mass uniformly over all actions.
+
+    Args:
+      logits: unnormalised log-probabilities of the actions, (num_actions,).
+      label: the action to imitate, ().
+      label_smoothing: share of the target spread over all actions, in [0, 1).
+
+    Returns:
+      The cross-entropy, ().
     """
-    abs_x = jnp.abs(x)
-    quadratic = jnp.minimum(abs_x, delta)
-    return 0.5 * quadratic**2 + delta * (abs_x - quadratic)
+    chex.assert_rank([logits, label], [1, 0])
+    target = optax.smooth_labels(jax.nn.one_hot(label, logits.shape[-1]), label_smoothing)
+    return optax.losses.softmax_cross_entropy(logits, target)
 
 
-def l2_loss(x: jax.Array) -> jax.Array:
-    """Half the squared error, 0.5 * x**2."""
-    return 0.5 * jnp.square(x)
+def large_margin(q: jax.Array, label: jax.Array, margin: float = 0.8) -> jax.Array:
+    """DQfD's large-margin supervised loss: max_a [Q(s, a) + l(a_E, a)] - Q(s, a_E).
+
+    Hester et al. 2018, "Deep Q-learning from Demonstrations" (after Piot et al. 2014, "Boosted
+    Bellman Residual Minimization Handling Expert Demonstrations"). l(a_E, a) is `margin` for every
+    action but the demonstrator's and 0 for it, so the loss is zero once the demonstrated action's value
+    leads every other by at least the margin. Apply it to demonstration transitions only.
+
+    Args:
+      q: Q-values of the state, (num_actions,).
+      label: the demonstrator's action a_E, ().
+      margin: the margin l, 0.8 in the paper.
+
+    Returns:
+      The loss, () >= 0.
+    """
+    chex.assert_rank([q, label], [1, 0])
+    penalties = margin * (1.0 - jax.nn.one_hot(label, q.shape[-1], dtype=q.dtype))
+    return jnp.max(q + penalties) - q[label]

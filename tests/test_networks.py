@@ -19,7 +19,7 @@ def test_nature_network_shapes(dueling):
     net = make_q_network(ATARI, dueling=dueling)
     obs = jnp.zeros((3, 4, 84, 84), jnp.uint8)
     params = net.init(jax.random.key(0), obs)
-    assert net.apply(params, obs).shape == (3, 6)
+    assert net.apply(params, obs).q_values.shape == (3, 6)
 
 
 def test_nature_torso_scales_uint8_frames():
@@ -36,7 +36,7 @@ def test_mlp_network_for_vectors():
     net = make_q_network(VECTOR, mlp_sizes=(32, 16))
     obs = jnp.ones((5, 4))
     params = net.init(jax.random.key(0), obs)
-    assert net.apply(params, obs).shape == (5, 2)
+    assert net.apply(params, obs).q_values.shape == (5, 2)
     sizes = [p.shape for p in jax.tree.leaves(params["params"]["torso"])]
     assert (4, 32) in sizes and (32, 16) in sizes
 

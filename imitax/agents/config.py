@@ -1,11 +1,15 @@
-"""Settings every training run shares: environment, budget, seed, evaluation, logging, checkpoints."""
+"""Settings of a training run: what every run shares (`RunConfig`) and what a learner is made of
+(`AgentConfig`: replay, network, objective, target network, optimizer, exploration, demonstrations and
+the offline phase). Every algorithm is an `AgentConfig` with its own defaults and presets."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, Literal
 
+from imitax.agents.objective import DEMO_TERMS, TD_TERMS, TermSettings, parse_loss
 from imitax.envs import get_preset, resolve_env_name
+from imitax.replay import ReplayConfig
 
 
 @dataclass(frozen=True)
@@ -21,7 +25,7 @@ class RunConfig:
     num_envs: int = 8
     """Environments stepped together by envpool."""
     total_steps: int = 1_000_000
-    """Environment steps to train for, summed over all environments."""
+    """Environment steps to train for, summed over all environments (0: no online phase)."""
     seed: int = 0
     """Seeds the network, exploration, replay sampling and environments; same seed, same run."""
     run_dir: str | None = None
@@ -42,13 +46,8 @@ class RunConfig:
     def __post_init__(self) -> None:
         resolve_env_name(self.env)  # an unknown game fails here, with suggestions
         get_preset(self.env_preset)
-        for name in ("num_envs", "total_steps", "log_every", "eval_episodes", "checkpoint_every"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.eval_every < 0:
-            raise ValueError(f"eval_every must be >= 0, got {self.eval_every}")
-        if self.seed < 0:
-            raise ValueError(f"seed must be >= 0, got {self.seed}")
+        _at_least(self, 1, "num_envs", "log_every", "eval_episodes", "checkpoint_every")
+        _at_least(self, 0, "total_steps", "eval_every", "seed")
 
     @property
     def resolved_run_dir(self) -> str:
@@ -56,3 +55,217 @@ class RunConfig:
         if self.run_dir:
             return self.run_dir
         return f"runs/{self.algo}-{resolve_env_name(self.env).lower()}-seed{self.seed}"
+
+
+@dataclass(frozen=True)
+class AgentConfig(RunConfig):
+    """A value-based or cloning agent trained by the one learner: an objective of named loss terms, an
+    optax optimizer and a target-network rule, over the shared replay (agent and demonstration data)."""
+
+    algo: ClassVar[str] = "agent"
+
+    # Objective.
+    loss: str = "td=1"
+    """Objective as weighted terms: td (1-step TD), nstep (n-step TD), margin (DQfD's large margin), bc
+    (cross-entropy to the demonstrator's action), e.g. td=1,nstep=1,margin=1; bc=0.5:20000 decays the
+    weight to 0 over 20,000 updates."""
+    margin: float = 0.8
+    """Margin of the large-margin loss (Hester et al. 2018)."""
+    label_smoothing: float = 0.0
+    """Label smoothing of the bc term (0: none)."""
+    weight_decay: float = 0.0
+    """L2 regularisation of the weights through the optimizer (DQfD: 1e-5); 0: none."""
+
+    # Demonstrations and the offline phase.
+    demos: tuple[str, ...] = ()
+    """Demonstration datasets (directories) that fill the replay's demonstration partition."""
+    demo_fraction: float | None = None
+    """Share of each online batch drawn from demonstrations; None: in proportion to what each part holds
+    (or to its priority mass under prioritized replay)."""
+    pretrain_updates: int = 0
+    """Gradient updates on demonstrations alone before any environment step (the offline phase)."""
+    pretrain_loss: str | None = None
+    """Objective of the offline phase, written like --loss (None: the same as --loss)."""
+    offline_log_every: int = 1_000
+    """Updates per metrics row (and per compiled chunk) in the offline phase."""
+    offline_eval_every: int = 0
+    """Updates between evaluations in the offline phase (0: only at its end)."""
+
+    # Replay and learning schedule.
+    replay_capacity: int = 1_000_000
+    """Agent transitions kept in the replay (a multiple of num_envs)."""
+    batch_size: int = 32
+    """Transitions per gradient update."""
+    n_step: int = 1
+    """Horizon of the nstep term's bootstrapped returns."""
+    discount: float = 0.99
+    """Per-step discount gamma."""
+    learning_starts: int = 50_000
+    """Environment steps of acting before the first online update."""
+    replay_ratio: float = 0.25
+    """Gradient updates per environment step (0.25: one update every 4 steps, as in Nature DQN)."""
+    prioritized: bool = False
+    """Proportional prioritized replay (Schaul et al. 2016); off: uniform sampling."""
+    priority_exponent: float = 0.6
+    """alpha: sampling probability grows as priority**alpha."""
+    importance_exponent: float = 0.4
+    """beta at the first update, annealed linearly to 1 by the run's last update."""
+    priority_eps_agent: float = 1e-3
+    """Bonus added to |TD error| for agent transitions (epsilon_a in DQfD)."""
+    priority_eps_demo: float = 1.0
+    """Bonus added to |TD error| for demonstration transitions (epsilon_d in DQfD)."""
+
+    # Network and loss.
+    dueling: bool = False
+    """Dueling head (Wang et al. 2016)."""
+    torso: Literal["auto", "nature", "mlp"] = "auto"
+    """Network torso; auto picks nature for frames and mlp for vectors."""
+    mlp_sizes: tuple[int, ...] = (128, 128)
+    """Hidden sizes of the MLP torso."""
+    policy_head: bool = False
+    """A separate policy head for the bc term (off: bc reads the Q-values as logits)."""
+    double_q: bool = False
+    """Double Q-learning targets (van Hasselt et al. 2016)."""
+    td_loss: Literal["huber", "squared"] = "huber"
+    """TD loss: huber (Nature's error clipping) or squared."""
+    huber_delta: float = 1.0
+    """Where the Huber loss turns linear."""
+    augment_shift: int = 0
+    """Random shifts of up to this many pixels on sampled frames (DrQ, Kostrikov et al. 2021); 0: none."""
+
+    # Target network.
+    target_update_period: int = 10_000
+    """Copy the online network into the target every this many updates (hard updates)."""
+    target_tau: float | None = None
+    """Polyak averaging weight per update instead of hard copies (e.g. 0.005); None: hard updates."""
+
+    # Optimizer.
+    optimizer: Literal["rmsprop", "adam"] = "rmsprop"
+    """rmsprop (Nature, centered as in dqn_zoo) or adam."""
+    learning_rate: float = 2.5e-4
+    """Step size."""
+    optimizer_eps: float = 0.01 / 32**2
+    """Epsilon of the optimizer's denominator (dqn_zoo's Nature value for rmsprop; 1.5e-4 suits adam)."""
+    rmsprop_decay: float = 0.95
+    """Decay of rmsprop's squared-gradient averages."""
+    max_grad_norm: float | None = 10.0
+    """Clip gradients to this global norm; None: no clipping."""
+
+    # Exploration.
+    epsilon_start: float = 1.0
+    """Exploration rate when learning starts (acting is uniformly random before)."""
+    epsilon_end: float = 0.1
+    """Exploration rate after the decay."""
+    epsilon_decay_steps: int = 1_000_000
+    """Environment steps, counted from learning_starts, over which epsilon decays linearly."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _at_least(self, 1, "batch_size", "n_step", "target_update_period", "offline_log_every")
+        _at_least(self, 0, "learning_starts", "epsilon_decay_steps", "pretrain_updates", "offline_eval_every")
+        _at_least(self, 0, "replay_capacity", "augment_shift", "weight_decay", "label_smoothing")
+        _in_unit(self, "discount", "epsilon_start", "epsilon_end", "eval_epsilon", "importance_exponent")
+        _positive_real(self, "replay_ratio", "learning_rate", "optimizer_eps", "priority_exponent")
+        _positive_real(self, "priority_eps_agent", "priority_eps_demo")
+        if self.label_smoothing >= 1:
+            raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
+        if self.target_tau is not None and not 0 < self.target_tau <= 1:
+            raise ValueError(f"target_tau must be in (0, 1], got {self.target_tau}")
+        if self.max_grad_norm is not None and self.max_grad_norm <= 0:
+            raise ValueError(f"max_grad_norm must be > 0 or None, got {self.max_grad_norm}")
+        if self.demo_fraction is not None and not 0 <= self.demo_fraction <= 1:
+            raise ValueError(f"demo_fraction must be in [0, 1] or None, got {self.demo_fraction}")
+        parse_loss(self.loss)  # an unknown or malformed term fails here
+        parse_loss(self.pretrain_loss or self.loss)
+        if self.total_steps and self.replay_capacity and self.batch_size > self.replay_capacity:
+            raise ValueError(
+                f"batch_size {self.batch_size} is larger than replay_capacity {self.replay_capacity}"
+            )
+
+    def check_trainable(self) -> None:
+        """Refuses settings that are each fine but cannot train together (checked when a run starts, since
+        presets leave the demonstrations to the command line).
+
+        Raises:
+          ValueError: nothing to train, or terms and phases that need demonstrations without them.
+        """
+        online, offline = parse_loss(self.loss), parse_loss(self.pretrain_loss or self.loss)
+        if not self.total_steps and not self.pretrain_updates and not self.has_extra_phases:
+            raise ValueError(
+                "nothing to train: give --total-steps (environment steps) or --pretrain-updates (updates on "
+                "demonstrations)"
+            )
+        if self.pretrain_updates and not self.demos and not self.has_extra_phases:
+            raise ValueError("--pretrain-updates learns from demonstrations: name them with --demos DATASET")
+        if self.n_step > 1 and "nstep" not in online and "nstep" not in offline:
+            raise ValueError(f"n_step {self.n_step} only matters to an nstep term: add nstep=1 to --loss")
+        if self.total_steps and not TD_TERMS & set(online) and not self.demos and not self.has_extra_phases:
+            raise ValueError(
+                f"--loss {self.loss} learns nothing from the agent's own play (no td or nstep term) and "
+                "no --demos are given"
+            )
+        needs_demos = DEMO_TERMS & (set(online) | set(offline))
+        if needs_demos and not self.demos and not self.has_extra_phases:
+            raise ValueError(
+                f"the {', '.join(sorted(needs_demos))} term learns from demonstrations only: name them with "
+                "--demos DATASET"
+            )
+        if self.demo_fraction and not self.demos and not self.has_extra_phases:
+            raise ValueError("--demo-fraction draws from demonstrations: name them with --demos DATASET")
+
+    @property
+    def has_extra_phases(self) -> bool:
+        """Whether the algorithm makes its own demonstrations (DAgger's rounds)."""
+        return False
+
+    @property
+    def term_settings(self) -> TermSettings:
+        return TermSettings(
+            double_q=self.double_q,
+            td_loss=self.td_loss,
+            huber_delta=self.huber_delta,
+            margin=self.margin,
+            label_smoothing=self.label_smoothing,
+        )
+
+    @property
+    def acts_on_policy_head(self) -> bool:
+        """A policy head acts when the online objective learns no values (pure cloning)."""
+        return self.policy_head and not TD_TERMS & set(parse_loss(self.loss))
+
+    def replay_config(self, demo_capacity: int) -> ReplayConfig:
+        """The replay these settings define, with room for `demo_capacity` demonstration rows; an offline-
+        only run keeps no agent data."""
+        return ReplayConfig(
+            capacity=self.replay_capacity if self.total_steps else 0,
+            demo_capacity=demo_capacity,
+            batch_size=self.batch_size,
+            n_step=self.n_step,
+            discount=self.discount,
+            demo_fraction=self.demo_fraction if demo_capacity and self.total_steps else None,
+            prioritized=self.prioritized,
+            priority_exponent=self.priority_exponent,
+            priority_eps_agent=self.priority_eps_agent,
+            priority_eps_demo=self.priority_eps_demo,
+        )
+
+
+def _at_least(config: object, low: int, *names: str) -> None:
+    for name in names:
+        value = getattr(config, name)
+        if value < low:
+            raise ValueError(f"{name} must be >= {low}, got {value}")
+
+
+def _positive_real(config: object, *names: str) -> None:
+    for name in names:
+        value = getattr(config, name)
+        if value <= 0:
+            raise ValueError(f"{name} must be > 0, got {value}")
+
+
+def _in_unit(config: object, *names: str) -> None:
+    for name in names:
+        value = getattr(config, name)
+        if not 0.0 <= value <= 1.0:
+            raise ValueError(f"{name} must be in [0, 1], got {value}")

@@ -7,6 +7,7 @@ replay keep uint8 (four times less memory than float32).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import flax.linen as nn
 import jax
@@ -111,14 +112,26 @@ class DuelingHead(nn.Module):
         return value + advantage - advantage.mean(axis=-1, keepdims=True)
 
 
+class NetworkOutput(NamedTuple):
+    """What a network computes for a batch of observations."""
+
+    q_values: jax.Array
+    """(B, num_actions)."""
+    policy_logits: jax.Array | None
+    """(B, num_actions) logits of a separate policy head; None without one (BC then reads Q-values)."""
+
+
 class QNetwork(nn.Module):
-    """A torso followed by a Q head: (B, *obs_shape) -> (B, num_actions)."""
+    """A torso followed by a Q head and, optionally, a policy head on the same features."""
 
     torso: nn.Module
     head: nn.Module
+    policy_head: nn.Module | None = None
 
-    def __call__(self, obs: jax.Array) -> jax.Array:
-        return self.head(self.torso(obs))
+    def __call__(self, obs: jax.Array) -> NetworkOutput:
+        features = self.torso(obs)
+        logits = self.policy_head(features) if self.policy_head is not None else None
+        return NetworkOutput(self.head(features), logits)
 
 
 def make_q_network(
@@ -127,6 +140,7 @@ def make_q_network(
     torso: str = "auto",
     dueling: bool = False,
     mlp_sizes: Sequence[int] = (128, 128),
+    policy_head: bool = False,
 ) -> QNetwork:
     """Builds the Q-network for an environment.
 
@@ -135,6 +149,7 @@ def make_q_network(
       torso: "nature", "mlp", or "auto" (nature for frame stacks, mlp for vectors).
       dueling: use the dueling head instead of a linear one.
       mlp_sizes: hidden layer sizes of the MLP torso (and of the dueling streams after it).
+      policy_head: add a linear policy head beside the Q head (for behaviour cloning's logits).
     """
     if torso == "auto":
         torso = "nature" if spec.frame_stack is not None else "mlp"
@@ -149,4 +164,5 @@ def make_q_network(
     else:
         raise ValueError(f"unknown torso {torso!r}; choose 'nature', 'mlp' or 'auto'")
     head = DuelingHead(spec.num_actions, hidden) if dueling else QHead(spec.num_actions)
-    return QNetwork(torso=body, head=head)
+    policy = QHead(spec.num_actions) if policy_head else None
+    return QNetwork(torso=body, head=head, policy_head=policy)

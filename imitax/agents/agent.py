@@ -1,0 +1,93 @@
+"""Any imitax agent from its config: one network, the learner's update for the config's objective, and
+epsilon-greedy acting. DQN, BC, DQfD, BC->DQN and DAgger all come from here."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from imitax.agents.acting import epsilon_greedy
+from imitax.agents.base import Agent
+from imitax.agents.config import AgentConfig
+from imitax.agents.learner import (
+    LearnerState,
+    hard_target_update,
+    make_learner,
+    polyak_target_update,
+)
+from imitax.agents.objective import TD_TERMS, objective_from_spec, parse_loss
+from imitax.networks import make_q_network
+from imitax.types import EnvSpec
+
+
+def make_optimizer(config: AgentConfig) -> optax.GradientTransformation:
+    """RMSProp as in Nature DQN (centered, as dqn_zoo writes it) or Adam, after optional clipping, with
+    optional L2 regularisation of the weights (DQfD's lambda_3) added to the gradient."""
+    if config.optimizer == "rmsprop":
+        opt = optax.rmsprop(
+            config.learning_rate, decay=config.rmsprop_decay, eps=config.optimizer_eps, centered=True
+        )
+    else:
+        opt = optax.adam(config.learning_rate, eps=config.optimizer_eps)
+    parts = []
+    if config.max_grad_norm is not None:
+        parts.append(optax.clip_by_global_norm(config.max_grad_norm))
+    if config.weight_decay:
+        parts.append(optax.add_decayed_weights(config.weight_decay))
+    return optax.chain(*parts, opt) if parts else opt
+
+
+def make_agent(config: AgentConfig, *, offline: bool = False) -> Agent:
+    """The agent `config` describes; `offline` gives the update of its offline phase (`pretrain_loss`).
+
+    Both phases share `init` and the state, so one state flows from pre-training into online learning.
+    """
+    loss = (config.pretrain_loss or config.loss) if offline else config.loss
+    objective = objective_from_spec(loss, config.term_settings)
+    # Both phases share one state: it keeps a target network if either phase reads one.
+    terms = set(parse_loss(config.loss)) | set(parse_loss(config.pretrain_loss or config.loss))
+    reads_target = bool(TD_TERMS & terms)
+    if config.target_tau is not None:
+        target_update = polyak_target_update(config.target_tau)
+    else:
+        target_update = hard_target_update(config.target_update_period)
+    update = make_learner(
+        objective,
+        target_update=target_update if reads_target else None,
+        augment_shift=config.augment_shift,
+        same_nstep=config.n_step == 1,
+        updates_offset=0 if offline else config.pretrain_updates,
+    )
+    on_policy_head = config.acts_on_policy_head
+
+    def init(key: jax.Array, spec: EnvSpec) -> LearnerState:
+        if config.augment_shift and spec.frame_stack is None:
+            raise ValueError(f"augment_shift shifts frames; {spec.name} has vector observations: use 0")
+        network = make_q_network(
+            spec,
+            torso=config.torso,
+            dueling=config.dueling,
+            mlp_sizes=config.mlp_sizes,
+            policy_head=config.policy_head,
+        )
+        key_params, key_state = jax.random.split(key)
+        params = network.init(key_params, jnp.zeros((1, *spec.obs_shape), spec.obs_dtype))
+        tx = make_optimizer(config)
+        return LearnerState(
+            params=params,
+            # Its own buffers, so states can be donated; a pure cloner keeps no target at all.
+            target_params=jax.tree.map(jnp.copy, params) if reads_target else None,
+            opt_state=tx.init(params),
+            updates=jnp.zeros((), jnp.int32),
+            key=key_state,
+            apply_fn=network.apply,
+            tx=tx,
+        )
+
+    def act(state: LearnerState, obs: jax.Array, key: jax.Array, epsilon: jax.Array | float) -> jax.Array:
+        out = state.apply_fn(state.params, obs)
+        scores = out.policy_logits if on_policy_head else out.q_values
+        return epsilon_greedy(scores, key, epsilon)
+
+    return Agent(init=init, act=act, update=update)
