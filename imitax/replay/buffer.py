@@ -10,9 +10,18 @@ environments show at a reset. (With episodic life a lost life ends a learning ep
 and envpool's stacks, like ours, carry on across it.) After a stream wraps, its S-1 oldest steps have
 lost their history and are not sampled.
 
-Sampling is uniform over valid transitions: a step j is valid when it is not `last`, and its n-step
-window (which ends early at the episode's last step) lies within what is written. Candidates are drawn
-uniformly and invalid ones redrawn until none remain.
+Sampling is over valid transitions: a step j is valid when it is not `last`, and its n-step window
+(which ends early at the episode's last step) lies within what is written. Candidates are drawn and
+invalid ones redrawn until none remain.
+
+Uniform sampling (the default) draws candidates uniformly. Prioritized sampling (Schaul et al. 2016,
+"Prioritized Experience Replay", proportional variant) draws row i with probability P(i) = p_i / sum_k p_k
+from a sum tree per partition (`sum_tree`), p_i = (|delta_i| + epsilon)^alpha, epsilon larger for
+demonstrations (Hester et al. 2018, "Deep Q-learning from Demonstrations"). A row's priority is 0
+while it cannot start a transition (a `last` step, a step whose n-step window is not yet written, a step
+that lost its history when its stream wrapped); when its window completes, at most n steps after it was
+written, it gets the largest priority set so far, as new transitions do in the paper. Invalid rows so
+carry no mass, and redraws are rare.
 """
 
 from __future__ import annotations
@@ -25,9 +34,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from imitax.replay import sum_tree
 from imitax.types import EnvSpec, Step, Transition
 
-_MAX_REDRAWS = 64  # rounds of redrawing invalid candidates; each round fails with prob <= 1/2.
+# Rounds of redrawing invalid candidates; each round fails with prob <= 1/2 (uniform) or about 0
+# (prioritized: invalid rows hold no priority).
+_MAX_REDRAWS = 64
+_TINY = float(np.finfo(np.float32).tiny)
 
 
 @dataclass(frozen=True)
@@ -45,7 +58,16 @@ class ReplayConfig:
     discount: float = 0.99
     """Per-step discount gamma."""
     demo_fraction: float | None = None
-    """Share of each batch drawn from demonstrations; None draws in proportion to what each holds."""
+    """Share of each batch drawn from demonstrations; None draws in proportion to what each holds (its
+    valid transitions, or its total priority when prioritized: DQfD's single buffer)."""
+    prioritized: bool = False
+    """Draw transitions in proportion to their priority (Schaul et al. 2016) instead of uniformly."""
+    priority_exponent: float = 0.6
+    """alpha: a priority is (|TD error| + epsilon)^alpha; 0 samples uniformly."""
+    priority_eps_agent: float = 1e-3
+    """epsilon_a: added to |TD error| for agent transitions, so that every one may be replayed again."""
+    priority_eps_demo: float = 1.0
+    """epsilon_d: added to |TD error| for demonstrations, DQfD's bonus (Hester et al. 2018)."""
 
 
 class ReplayState(NamedTuple):
@@ -60,6 +82,10 @@ class ReplayState(NamedTuple):
     terminal: jax.Array  # (rows,) bool
     agent_added: jax.Array  # () int32, steps ever added to each agent stream
     demo_size: jax.Array  # () int32, demonstration steps stored
+    demo_tree: jax.Array  # (2 * 2^ceil(log2 demo_capacity),) float32 sum tree of demo rows' priorities
+    agent_tree: jax.Array  # (2 * 2^ceil(log2 capacity),) float32 sum tree of agent rows' priorities
+    max_priority: jax.Array  # () float32, the largest priority ever set (1 at first)
+    # Uniform replays keep both trees at (2,) zeros: orbax cannot save arrays of size 0.
 
 
 class Replay(NamedTuple):
@@ -69,10 +95,11 @@ class Replay(NamedTuple):
     add: Callable[[ReplayState, Step], ReplayState]
     add_demos: Callable[[ReplayState, Step], ReplayState]
     can_sample: Callable[[ReplayState], jax.Array]
-    sample: Callable[[ReplayState, jax.Array], Transition]
+    sample: Callable[..., Transition]  # (state, key, importance_exponent=1.0)
     sample_rows: Callable[[ReplayState, jax.Array], jax.Array]
-    gather: Callable[[ReplayState, jax.Array], Transition]
+    gather: Callable[..., Transition]  # (state, rows, importance_exponent=1.0)
     is_valid: Callable[[ReplayState, jax.Array], jax.Array]
+    set_priorities: Callable[[ReplayState, jax.Array, jax.Array], ReplayState]
     config: ReplayConfig
     num_envs: int
 
@@ -131,6 +158,17 @@ def _check_config(config: ReplayConfig, num_envs: int, frame_stack: int) -> None
             raise ValueError("demo_fraction > 0 needs demo_capacity > 0 to hold demonstrations")
         if fraction < 1 and config.capacity == 0:
             raise ValueError("demo_fraction < 1 needs capacity > 0 to hold agent data")
+    if not config.priority_exponent >= 0.0:
+        raise ValueError(
+            f"priority_exponent (alpha) must be >= 0 (0: uniform), got {config.priority_exponent}"
+        )
+    for name in ("priority_eps_agent", "priority_eps_demo"):
+        value = getattr(config, name)
+        if not 0.0 < value < float("inf"):
+            raise ValueError(
+                f"{name} must be a finite number > 0 so that every transition keeps a chance to be "
+                f"replayed, got {value}"
+            )
 
 
 def make_replay(config: ReplayConfig, spec: EnvSpec, num_envs: int) -> Replay:
@@ -148,6 +186,7 @@ def make_replay(config: ReplayConfig, spec: EnvSpec, num_envs: int) -> Replay:
     demo_rows = config.demo_capacity
     stream = config.capacity // num_envs
     rows_total = demo_rows + config.capacity
+    prioritized, alpha = config.prioritized, config.priority_exponent
 
     def init() -> ReplayState:
         def flags() -> jax.Array:  # one buffer each: a shared one could not be donated
@@ -163,6 +202,9 @@ def make_replay(config: ReplayConfig, spec: EnvSpec, num_envs: int) -> Replay:
             terminal=flags(),
             agent_added=jnp.zeros((), jnp.int32),
             demo_size=jnp.zeros((), jnp.int32),
+            demo_tree=sum_tree.init(demo_rows if prioritized else 0),
+            agent_tree=sum_tree.init(config.capacity if prioritized else 0),
+            max_priority=jnp.ones((), jnp.float32),
         )
 
     def _write(state: ReplayState, rows: jax.Array, step: Step) -> ReplayState:
@@ -188,7 +230,12 @@ def make_replay(config: ReplayConfig, spec: EnvSpec, num_envs: int) -> Replay:
         position = state.agent_added % stream
         rows = demo_rows + jnp.arange(num_envs) * stream + position
         state = _write(state, rows, step)
-        return state._replace(agent_added=state.agent_added + 1)
+        state = state._replace(agent_added=state.agent_added + 1)
+        if prioritized:  # the n steps before, which may have completed their windows, and the S-1 after
+            ahead = (position + jnp.arange(-n, stack)) % stream
+            nearby = demo_rows + jnp.arange(num_envs)[:, None] * stream + ahead[None, :]
+            state = _refresh_priorities(state, nearby.ravel(), demo=False)
+        return state
 
     def add_demos(state: ReplayState, steps: Step) -> ReplayState:
         """Appends consecutive demonstration steps (leading axis: time) after those already stored.
@@ -198,11 +245,80 @@ def make_replay(config: ReplayConfig, spec: EnvSpec, num_envs: int) -> Replay:
         """
         if steps.frame.shape[1:] != frame_shape:
             raise ValueError(f"add_demos expects frames of shape (T, {frame_shape}), got {steps.frame.shape}")
-        rows = state.demo_size + jnp.arange(steps.frame.shape[0])
+        return _append_demos(state, steps)
+
+    @jax.jit  # the loaders call it outside any jit: one compiled call, not dozens of eager ones
+    def _append_demos(state: ReplayState, steps: Step) -> ReplayState:
+        length = steps.frame.shape[0]
+        rows = state.demo_size + jnp.arange(length)
         rows = jnp.where(rows < demo_rows, rows, rows_total)  # out of bounds: dropped by the scatter
+        nearby = state.demo_size + jnp.arange(
+            -n, length
+        )  # the new steps and n before, which they may complete
         state = _write(state, rows, steps)
-        added = jnp.minimum(state.demo_size + steps.frame.shape[0], demo_rows)
-        return state._replace(demo_size=added.astype(jnp.int32))
+        added = jnp.minimum(state.demo_size + length, demo_rows)
+        state = state._replace(demo_size=added.astype(jnp.int32))
+        if prioritized:
+            state = _refresh_priorities(state, nearby, demo=True, keep=nearby < demo_rows)
+        return state
+
+    # -- priorities ----------------------------------------------------------------------------------
+
+    def _priorities(state: ReplayState, rows: jax.Array) -> jax.Array:
+        """The priority p_i stored for each row (B,) -> (B,) float32."""
+        is_demo = rows < demo_rows
+        demo = sum_tree.get(state.demo_tree, rows)
+        agent = sum_tree.get(state.agent_tree, rows - demo_rows)
+        return jnp.where(is_demo, demo, agent)
+
+    def _write_priorities(
+        state: ReplayState, rows: jax.Array, priorities: jax.Array, keep: jax.Array | bool
+    ) -> ReplayState:
+        is_demo = rows < demo_rows
+        return state._replace(
+            demo_tree=sum_tree.set_leaves(state.demo_tree, rows, priorities, keep & is_demo),
+            agent_tree=sum_tree.set_leaves(state.agent_tree, rows - demo_rows, priorities, keep & ~is_demo),
+        )
+
+    def _refresh_priorities(
+        state: ReplayState, rows: jax.Array, demo: bool, keep: jax.Array | bool = True
+    ) -> ReplayState:
+        """After a write near `rows` (all demo rows or all agent rows), keeps the invariant that a row
+        has a priority (> 0) exactly when it starts a transition: those that just became transitions
+        get the max priority, the others that are keep theirs, those that are not get 0."""
+        field, first_row = ("demo_tree", 0) if demo else ("agent_tree", demo_rows)
+        tree = getattr(state, field)
+        current = sum_tree.get(tree, rows - first_row)
+        kept = jnp.where(current > 0, current, state.max_priority)
+        priorities = jnp.where(is_valid(state, rows), kept, 0.0)
+        return state._replace(**{field: sum_tree.set_leaves(tree, rows - first_row, priorities, keep)})
+
+    def set_priorities(state: ReplayState, rows: jax.Array, td_abs: jax.Array) -> ReplayState:
+        """Sets the priorities of sampled `rows` (B,) from their absolute TD errors `td_abs` (B,).
+
+        p_i = (|delta_i| + epsilon)^alpha, with epsilon = `priority_eps_demo` for demonstration rows and
+        `priority_eps_agent` for agent rows; the max priority given to new transitions follows the
+        largest p_i. Where a row repeats, its last value wins. Rows that cannot start a transition (see
+        `is_valid`) keep priority 0, so they are never drawn. Returns `state` unchanged when the replay
+        is not prioritized.
+        """
+        if not prioritized:
+            return state
+        if rows.ndim != 1 or td_abs.shape != rows.shape:
+            raise ValueError(
+                f"set_priorities expects rows (B,) and td_abs (B,), got {rows.shape}, {td_abs.shape}"
+            )
+        epsilon = jnp.where(rows < demo_rows, config.priority_eps_demo, config.priority_eps_agent)
+        priorities = ((jnp.abs(td_abs) + epsilon) ** alpha).astype(jnp.float32)
+        # Sorted stably, a row's last occurrence is the only one not followed by an equal row.
+        order = jnp.argsort(rows, stable=True)
+        ordered = rows[order]
+        repeated = jnp.append(ordered[:-1] == ordered[1:], False)
+        overwritten = jnp.zeros(rows.shape, bool).at[order].set(repeated)
+        written = is_valid(state, rows) & ~overwritten
+        state = _write_priorities(state, rows, priorities, written)
+        largest = jnp.where(written, priorities, 0.0).max(initial=0.0)
+        return state._replace(max_priority=jnp.maximum(state.max_priority, largest))
 
     # -- where rows are ------------------------------------------------------------------------------
 
@@ -259,8 +375,26 @@ def make_replay(config: ReplayConfig, spec: EnvSpec, num_envs: int) -> Replay:
         reach = jnp.minimum(jnp.arange(stack - 1, -1, -1)[None, :], nearest[:, None])  # (B, S), oldest first
         return state.frames[_row(w, offset[:, None] - reach)]
 
-    def gather(state: ReplayState, rows: jax.Array) -> Transition:
-        """The transitions starting at `rows` (B,), which must be valid (see `is_valid`)."""
+    def _importance_weights(state: ReplayState, rows: jax.Array, beta: jax.Array | float) -> jax.Array:
+        is_demo = rows < demo_rows
+        demo_share = _demo_probability(state)
+        share = jnp.where(is_demo, demo_share, 1.0 - demo_share)
+        mass = jnp.where(is_demo, sum_tree.total(state.demo_tree), sum_tree.total(state.agent_tree))
+        probability = share * _priorities(state, rows) / jnp.maximum(mass, _TINY)
+        probability = jnp.maximum(probability, _TINY)
+        return (probability.min() / probability) ** beta  # = (N P(i))^-beta / max_j (N P(j))^-beta
+
+    def gather(
+        state: ReplayState, rows: jax.Array, importance_exponent: jax.Array | float = 1.0
+    ) -> Transition:
+        """The transitions starting at `rows` (B,), which must be valid (see `is_valid`).
+
+        Their `weight` is 1 under uniform sampling. Under prioritized sampling it is the importance weight
+        w_i = (N P(i))^-beta normalised by the batch's largest, i.e. (min_j P(j) / P(i))^beta, where P(i)
+        is the probability that one draw returns row i (its partition's share times p_i over the
+        partition's total priority) and beta is `importance_exponent` (annealed by the caller). N, the
+        number of transitions, cancels in the normalisation.
+        """
         w = _where(state, rows)
         row_1 = _row(w, w.offset + 1)
         obs_tm1 = _stack(state, w, w.offset)
@@ -291,7 +425,11 @@ def make_replay(config: ReplayConfig, spec: EnvSpec, num_envs: int) -> Replay:
             nstep_discount_t=nstep[1].astype(jnp.float32),
             nstep_obs_t=nstep[2],
             is_demo=w.is_demo,
-            weight=jnp.ones(rows.shape, jnp.float32),
+            weight=(
+                _importance_weights(state, rows, importance_exponent).astype(jnp.float32)
+                if prioritized
+                else jnp.ones(rows.shape, jnp.float32)
+            ),
         )
 
     # -- sampling ------------------------------------------------------------------------------------
@@ -304,12 +442,26 @@ def make_replay(config: ReplayConfig, spec: EnvSpec, num_envs: int) -> Replay:
         return demo, agent
 
     def _demo_probability(state: ReplayState) -> jax.Array:
+        """Probability that one draw comes from the demonstrations."""
         if config.demo_fraction is not None:
             return jnp.asarray(config.demo_fraction, jnp.float32)
+        if prioritized:
+            demo, agent = sum_tree.total(state.demo_tree), sum_tree.total(state.agent_tree)
+            return demo / jnp.maximum(demo + agent, _TINY)
         demo, agent = _candidates(state)
         return demo / jnp.maximum(demo + agent, 1)
 
-    def _draw(state: ReplayState, key: jax.Array) -> jax.Array:
+    def _draw_prioritized(state: ReplayState, key: jax.Array) -> jax.Array:
+        key_part, key_mass = jax.random.split(key)
+        from_demo = jax.random.uniform(key_part, (batch,)) < _demo_probability(state)
+        u = jax.random.uniform(key_mass, (batch,))
+        demo_row = sum_tree.find(state.demo_tree, u * sum_tree.total(state.demo_tree))
+        agent_row = demo_rows + sum_tree.find(state.agent_tree, u * sum_tree.total(state.agent_tree))
+        # Padding leaves hold no mass; the clamps only matter for a partition that holds none.
+        demo_row = jnp.minimum(demo_row, max(demo_rows - 1, 0))
+        return jnp.where(from_demo, demo_row, jnp.minimum(agent_row, rows_total - 1))
+
+    def _draw_uniform(state: ReplayState, key: jax.Array) -> jax.Array:
         key_part, key_stream, key_offset = jax.random.split(key, 3)
         oldest, count, skip = _agent_window(state)
         from_demo = jax.random.uniform(key_part, (batch,)) < _demo_probability(state)
@@ -321,12 +473,14 @@ def make_replay(config: ReplayConfig, spec: EnvSpec, num_envs: int) -> Replay:
         return jnp.where(from_demo, demo_offset, agent_row)
 
     def sample_rows(state: ReplayState, key: jax.Array) -> jax.Array:
-        """Rows of `batch_size` transitions drawn uniformly among the valid ones (with replacement)."""
+        """Rows of `batch_size` transitions drawn among the valid ones (with replacement): uniformly, or
+        in proportion to their priorities when the replay is prioritized."""
+        draw = _draw_prioritized if prioritized else _draw_uniform
 
         def redraw(carry):
             rounds, key, rows, valid = carry
             key, sub = jax.random.split(key)
-            rows = jnp.where(valid, rows, _draw(state, sub))
+            rows = jnp.where(valid, rows, draw(state, sub))
             return rounds + 1, key, rows, is_valid(state, rows)
 
         def pending(carry):
@@ -334,13 +488,16 @@ def make_replay(config: ReplayConfig, spec: EnvSpec, num_envs: int) -> Replay:
             return (~valid.all()) & (rounds < _MAX_REDRAWS)
 
         key, sub = jax.random.split(key)
-        rows = _draw(state, sub)
+        rows = draw(state, sub)
         carry = jax.lax.while_loop(pending, redraw, (0, key, rows, is_valid(state, rows)))
         return carry[2]
 
-    def sample(state: ReplayState, key: jax.Array) -> Transition:
-        """A batch of transitions drawn uniformly among the valid ones. Check `can_sample` first."""
-        return gather(state, sample_rows(state, key))
+    def sample(
+        state: ReplayState, key: jax.Array, importance_exponent: jax.Array | float = 1.0
+    ) -> Transition:
+        """A batch of transitions drawn by `sample_rows`, with importance weights (see `gather`). Check
+        `can_sample` first. To update priorities, call `sample_rows` and `gather` and keep the rows."""
+        return gather(state, sample_rows(state, key), importance_exponent)
 
     def can_sample(state: ReplayState) -> jax.Array:
         """Whether enough complete transitions are stored to draw a batch."""
@@ -365,6 +522,7 @@ def make_replay(config: ReplayConfig, spec: EnvSpec, num_envs: int) -> Replay:
         sample_rows=sample_rows,
         gather=gather,
         is_valid=is_valid,
+        set_priorities=set_priorities,
         config=config,
         num_envs=num_envs,
     )
