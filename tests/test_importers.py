@@ -200,8 +200,10 @@ def test_colours_outside_the_palette():
 
 
 def test_agc_import_shows_the_environments_frames(tmp_path):
-    """Pong, 102 agent steps with a point lost (reward -1), the player stopping mid-group: every frame,
-    reward, action and the truncation equal what `AtariEnv` gives for the same actions."""
+    """Pong, 102 agent steps with a point lost (reward -1), the player stopping 2 frames into a step: every
+    frame, reward, action and the truncation equal what `AtariEnv` gives for the same actions; the last 2
+    frames make a last, shorter step, which shows the previous observation again (as a step that a game
+    over cuts short after 2 frames does)."""
     ids = list(atari_spec("Pong").action_ids)
     frame_actions = [*group_actions(np.random.default_rng(1), ids, 102), RIGHT, RIGHT]  # 2 frames left over
     rec = record("Pong", frame_actions)
@@ -210,20 +212,48 @@ def test_agc_import_shows_the_environments_frames(tmp_path):
 
     episode = load_dataset(tmp_path / "out").episode(0, extras=True)
     frames, rewards, _ = env_run("Pong", frame_actions[::4][:102])
-    assert episode.num_steps == 102 and report.steps == 102 and report.episodes == 1
-    np.testing.assert_array_equal(episode.frames, np.stack(frames))
-    np.testing.assert_array_equal(episode.rewards, rewards)
+    assert episode.num_steps == 103 and report.steps == 103 and report.episodes == 1
+    np.testing.assert_array_equal(episode.frames, np.stack([*frames, frames[-1]]))
+    np.testing.assert_array_equal(episode.rewards, [*rewards, sum(rec.rewards[408:])])
     assert min(rewards) == -1  # the recording holds a reward
-    np.testing.assert_array_equal(episode.actions, [ids.index(a) for a in frame_actions[::4][:102]])
+    np.testing.assert_array_equal(episode.actions, [ids.index(a) for a in frame_actions[::4]])
     np.testing.assert_array_equal(episode.labels, episode.actions)
     assert not episode.terminations.any() and episode.truncations[-1] and not episode.truncations[:-1].any()
-    np.testing.assert_array_equal(episode.extras["frame_number"], np.arange(103) * 4)
-    np.testing.assert_array_equal(episode.extras["rgb"], np.stack(rec.rgb[: 4 * 102 + 1 : 4]))
-    assert report.frames_dropped == 2 and report.truncated == 1 and report.scores == [sum(rewards)]
+    np.testing.assert_array_equal(episode.extras["frame_number"], [*(np.arange(103) * 4), 410])
+    np.testing.assert_array_equal(
+        episode.extras["rgb"], np.stack([*rec.rgb[: 4 * 102 + 1 : 4], rec.rgb[408]])
+    )
+    assert report.frames_dropped == 0 and report.truncated == 1 and report.scores == [sum(rec.rewards)]
     assert report.off_palette_pixels == 0 and report.mixed_action_steps == 0
     info = load_dataset(tmp_path / "out").info
     assert info["source"]["kind"] == "import" and info["source"]["name"] == "agc"
     assert info["game"] == "Pong" and info["preset"]["name"] == "nature"
+
+
+def source_rows(path: Path, header_lines: int) -> list[list[str]]:
+    """The comma-separated fields of a label file's rows, as the dataset holds them."""
+    return [[f.strip() for f in line.split(",")] for line in path.read_text().splitlines()[header_lines:]]
+
+
+def test_agc_episode_keeps_every_decision_and_the_score(tmp_path):
+    """Pong, no-ops until the first point is lost on the 3rd frame of step 63, where the player quits
+    (terminal stays False): the last step, of 3 frames, keeps that point, so the return is the trajectory's
+    score, and the episode is truncated."""
+    rec = record("Pong", [NOOP] * 255)
+    assert rec.rewards.index(-1) == 254 and not any(rec.over)
+    path = write_agc(tmp_path / "agc", "pong", "4", rec)
+    rows = source_rows(path, 2)  # frame, reward, score, terminal, action
+    score = float(rows[-1][2])
+    assert score == sum(float(row[1]) for row in rows) == -1 and rows[-1][3] == "False"
+    report = import_agc(tmp_path / "agc", "Pong", tmp_path / "out")
+
+    episode = load_dataset(tmp_path / "out").episode(0)
+    assert episode.num_steps == 64 and episode.score == score and report.scores == [score]
+    assert episode.truncations[-1] and not episode.terminations.any() and report.truncated == 1
+    frames, _, _ = env_run("Pong", [NOOP] * 63)
+    np.testing.assert_array_equal(episode.frames[:64], np.stack(frames))
+    np.testing.assert_array_equal(episode.frames[64], resize(rec.gray[255], 84))  # 3 frames in: the third
+    assert report.frames_dropped == 0
 
 
 @pytest.mark.parametrize("seed, frames_into_last_step", [(7, 1), (0, 3)])
@@ -406,9 +436,10 @@ def test_atari_head_import(tmp_path, archive):
     assert len(gaze) == n and gaze[0].tolist() == [[81.0, 100.25], [81.5, 101.25]]
     assert gaze[2].shape == (0, 2)  # null
     assert one.extras["duration_ms"][0] == 51
-    assert two.num_steps == 4 and two.truncations[-1] and not two.terminations.any()
-    np.testing.assert_array_equal(two.frames, np.stack([resize(g, 84) for g in second.gray[:5]]))
-    assert report.terminated == 1 and report.truncated == 1 and report.frames_dropped == 4
+    assert two.num_steps == 5 and two.truncations[-1] and not two.terminations.any()
+    shown = [resize(g, 84) for g in second.gray[:5]]  # the screen after the trial's last decision: none
+    np.testing.assert_array_equal(two.frames, np.stack([*shown, shown[-1]]))
+    assert report.terminated == 1 and report.truncated == 1 and report.frames_dropped == 0
     assert any("single screens" in w for w in report.warnings)
 
 
@@ -423,11 +454,37 @@ def test_atari_head_rows_as_emulator_frames(tmp_path):
     report = import_atari_head(label, tmp_path / "out", frames_per_row=1)
     frames, rewards, _ = env_run("Pong", frame_actions[::4][:20])
     episode = load_dataset(tmp_path / "out").episode(0, extras=True)
-    np.testing.assert_array_equal(episode.frames, np.stack(frames))
-    np.testing.assert_array_equal(episode.rewards, rewards)
-    assert episode.truncations[-1] and report.warnings == []
-    np.testing.assert_array_equal(episode.extras["frame_number"], 4 * np.arange(21) + 1)  # frame ids from 1
-    assert len(episode_gaze(episode.extras)) == 20
+    # The last row (a NOOP) is a step of 1 frame: the previous observation again, as a 1-frame game over.
+    np.testing.assert_array_equal(episode.frames, np.stack([*frames, frames[-1]]))
+    np.testing.assert_array_equal(episode.rewards, [*rewards, rec.rewards[80]])
+    assert episode.truncations[-1] and report.warnings == [] and report.frames_dropped == 0
+    # Frame ids from 1; the last row's screen is followed by none (its number is the next frame's).
+    np.testing.assert_array_equal(episode.extras["frame_number"], [*(4 * np.arange(21) + 1), 82])
+    assert len(episode_gaze(episode.extras)) == 21
+
+
+@pytest.mark.parametrize("frames_per_row, rows", [(4, 64), (1, 255)])
+def test_atari_head_trial_cut_mid_game_keeps_its_last_decision(tmp_path, frames_per_row, rows):
+    """Pong no-ops until the first point is lost, on the trial's last row (its reward is that decision's
+    outcome): the return is the score the trial's rows give, and the episode, cut by the trial's end, is
+    truncated."""
+    rec = record("Pong", [NOOP] * rows, skip=frames_per_row)
+    assert rec.rewards[-1] == -1 and sum(rec.rewards) == -1 and not any(rec.over)
+    folder = tmp_path / "pong"
+    folder.mkdir()
+    label = write_atari_head(folder, "9_KM_1_Jan-1", [(rec, "0")], archive=False)
+    fields = source_rows(label, 1)  # frame_id, episode_id, score, duration(ms), unclipped_reward, action, ...
+    score = float(fields[-1][2])
+    assert score == sum(float(row[4]) for row in fields) == -1
+    report = import_atari_head(label, tmp_path / "out", frames_per_row=frames_per_row)
+
+    episode = load_dataset(tmp_path / "out").episode(0)
+    assert episode.num_steps == 64 and episode.score == score and report.scores == [score]
+    assert episode.truncations[-1] and not episode.terminations.any() and report.truncated == 1
+    assert report.frames_dropped == 0
+    if frames_per_row == 4:  # one screen per decision; the screen after the last one was not kept
+        shown = [resize(g, 84) for g in rec.gray[:64]]
+        np.testing.assert_array_equal(episode.frames, np.stack([*shown, shown[-1]]))
 
 
 def test_atari_head_errors(tmp_path):
@@ -465,9 +522,12 @@ def test_atari_head_errors(tmp_path):
 # Minari.
 
 
-def collect_minari(tmp_path: Path, monkeypatch, jpeg: bool, obs_type: str = "rgb", steps: int = 120):
-    """A Minari dataset made by DataCollector on ALE/Pong-v5 at frame skip 1; also returns ALE's grayscale
-    of every recorded screen and the actions (full-set ids)."""
+def collect_minari(
+    tmp_path: Path, monkeypatch, jpeg: bool, obs_type: str = "rgb", steps: int = 120, seed: int = 4
+):
+    """A Minari dataset made by DataCollector on ALE/Pong-v5 at frame skip 1, random actions held for 4
+    frames (the last held for what is left of `steps`); also returns ALE's grayscale of every recorded
+    screen and the actions (full-set ids)."""
     import gymnasium as gym
     import minari
 
@@ -481,8 +541,8 @@ def collect_minari(tmp_path: Path, monkeypatch, jpeg: bool, obs_type: str = "rgb
     ale = env.unwrapped.ale
     ids = [a.value for a in ale.getMinimalActionSet()]
     grays, actions = [ale.getScreenGrayscale()], []
-    rng = np.random.default_rng(4)
-    for index in np.repeat(rng.integers(0, len(ids), steps // 4), 4):
+    rng = np.random.default_rng(seed)
+    for index in np.repeat(rng.integers(0, len(ids), -(-steps // 4)), 4)[:steps]:
         env.step(int(index))
         grays.append(ale.getScreenGrayscale())
         actions.append(ids[index])
@@ -512,6 +572,22 @@ def test_minari_import_max_pools_like_the_environment(tmp_path, monkeypatch):
     ids = list(atari_spec("Pong").action_ids)
     np.testing.assert_array_equal(episode.actions, [ids.index(a) for a in actions[::4]])
     assert episode.truncations[-1] and report.off_palette_pixels == 0 and report.warnings == []
+
+
+@QUIET_MINARI
+def test_minari_recording_that_stops_inside_a_step_keeps_its_reward(tmp_path, monkeypatch):
+    """A point won on the recording's last frame, 3 frames into a step: that last, shorter step keeps it
+    (the return is the recording's score) and shows its third screen alone, as the environment would."""
+    import minari
+
+    grays, _ = collect_minari(tmp_path, monkeypatch, jpeg=False, steps=307, seed=3)
+    rewards = next(minari.load_dataset("test/pong-v0").iterate_episodes()).rewards
+    assert rewards[-1] == 1 and rewards.sum() == 1
+    report = import_minari("test/pong-v0", tmp_path / "out", "Pong")
+    episode = load_dataset(tmp_path / "out").episode(0)
+    assert episode.num_steps == 77 and episode.score == rewards.sum() and report.scores == [1]
+    assert episode.truncations[-1] and not episode.terminations.any() and report.frames_dropped == 0
+    np.testing.assert_array_equal(episode.frames[-1], resize(grays[307], 84))
 
 
 @QUIET_MINARI

@@ -8,21 +8,22 @@ import numpy as np
 import pytest
 
 from imitax import cli
-from imitax.agents.dqn import DQNConfig
-from imitax.agents.dqn.train import train_dqn
-from imitax.data.dataset import DatasetError, DatasetWriter, Source, load_dataset
+from imitax.data.dataset import DatasetError, DatasetWriter, Episode, Source, load_dataset
 from imitax.data.inspect import dataset_info, verify_dataset
 from imitax.data.record import (
     AgentRecordConfig,
     ExpertRecordConfig,
     RecordSettings,
     noisy_action,
+    play_episodes,
+    policy_choose,
     record,
     record_agent,
     record_expert,
 )
-from imitax.data.relabel import RelabelConfig, relabel
+from imitax.data.relabel import RelabelConfig, relabel, relabel_episodes
 from imitax.envs import AtariEnv
+from imitax.experts import Oracle, make_expert
 
 
 def test_noise_kinds():
@@ -120,10 +121,73 @@ def test_ctrl_c_keeps_finished_games(tmp_path):
     assert load_dataset(tmp_path / "cut").num_episodes == 2
 
 
+# In memory (DAgger's way): the same games `record` writes, relabelled without a file.
+
+IN_MEMORY = RecordSettings(episodes=2, max_episode_steps=60, noise=0.25, keep_states=True, seed=4, quiet=True)
+
+
+def expert_choose(env: AtariEnv, obs: np.ndarray) -> int:
+    return make_expert("pong-search", "Pong").act(env)
+
+
+@pytest.fixture(scope="module")
+def noisy_games() -> list[Episode]:
+    return play_episodes(AtariEnv("Pong"), expert_choose, IN_MEMORY)
+
+
+def test_play_episodes_in_memory_are_what_record_writes(noisy_games, tmp_path):
+    env = AtariEnv("Pong")
+    writer = DatasetWriter(tmp_path / "d", env.spec_, Source("expert", "pong-search"))
+    report = record(env, writer, expert_choose, IN_MEMORY)
+    assert [e.num_steps for e in noisy_games] == [60, 60] and report.truncated_by_budget == 2
+    assert report.scores == [e.score for e in noisy_games]
+    dataset = load_dataset(tmp_path / "d")
+    for i, episode in enumerate(noisy_games):
+        stored = dataset.episode(i, extras=True)
+        assert stored.seed == episode.seed == 4 + i and episode.truncations[-1]
+        for name in ("frames", "actions", "labels", "rewards", "terminations", "truncations"):
+            np.testing.assert_array_equal(getattr(stored, name), getattr(episode, name))
+        assert set(stored.extras) == set(episode.extras) == {"frame_number", "state", "state_length"}
+        for name, values in episode.extras.items():
+            np.testing.assert_array_equal(stored.extras[name], values)
+    assert np.mean(np.concatenate([e.actions != e.labels for e in noisy_games])) > 0.05  # noise injected
+
+
+def test_relabel_episodes_in_memory(noisy_games):
+    """Labels wiped, then given back by the oracle from the stored states: the expert's intended actions."""
+    wiped = [e._replace(labels=np.zeros_like(e.labels)) for e in noisy_games]
+    relabelled = relabel_episodes(wiped, Oracle("Pong", batch=4))
+    for episode, again in zip(noisy_games, relabelled, strict=True):
+        np.testing.assert_array_equal(again.labels, episode.labels)
+        np.testing.assert_array_equal(again.actions, episode.actions)
+        np.testing.assert_array_equal(again.frames, episode.frames)
+    with pytest.raises(DatasetError, match="holds no emulator states"):
+        relabel_episodes([noisy_games[0]._replace(extras={})], Oracle("Pong"))
+
+
+def test_a_batched_policy_plays_in_memory():
+    """A learner's batched greedy policy (as `record agent` plays a checkpoint), one game of 50 steps: it
+    acts on the stacks the episode's frames rebuild (first frame repeated at the start)."""
+
+    def policy(obs: np.ndarray) -> np.ndarray:  # (N, 4, 84, 84) -> (N,)
+        return (obs.astype(np.int64).sum(axis=(1, 2, 3)) // 11) % 6
+
+    settings = RecordSettings(episodes=1, max_episode_steps=50, quiet=True)
+    (episode,) = play_episodes(AtariEnv("Pong"), policy_choose(policy), settings)
+    assert episode.num_steps == 50 and episode.truncations[-1]
+    index = np.maximum(np.arange(50)[:, None] + np.arange(-3, 1)[None, :], 0)
+    np.testing.assert_array_equal(episode.actions, policy(episode.frames[index]))
+    np.testing.assert_array_equal(episode.labels, episode.actions)
+    assert len(set(episode.actions.tolist())) > 1
+
+
 @pytest.mark.timeout(600)
 def test_agent_recording(tmp_path):
+    from imitax.agents.algorithms import DQNConfig
+    from imitax.train.runner import train
+
     run = tmp_path / "run"
-    train_dqn(
+    train(
         dataclasses.replace(
             DQNConfig(),
             env="Pong",
@@ -155,7 +219,7 @@ def test_agent_recording(tmp_path):
     # Labels are the agent's greedy actions on the stacks it saw (first frame repeated at the start).
     import jax
 
-    from imitax.agents.loading import load_agent
+    from imitax.train.loading import load_agent
 
     loaded = load_agent(run)
     index = np.maximum(np.arange(episode.num_steps)[:, None] + np.arange(-3, 1)[None, :], 0)
@@ -165,8 +229,6 @@ def test_agent_recording(tmp_path):
 
 
 def test_oracle_labels_stored_states_as_the_expert_plays_live_games():
-    from imitax.experts import Oracle, make_expert
-
     env = AtariEnv("Pong", seed=1)
     env.reset(seed=1)
     expert = make_expert("pong-search", "Pong")

@@ -16,8 +16,11 @@ the emulator applied first, chosen on the screen the player saw; a group whose f
 is counted in the report as `mixed_action_steps`), its reward is the unclipped sum over the group, and its
 observation is the max of the grayscale of the group's last two screens, resized. A game over inside a group
 ends the step early, as in the environment (after 3 of 4 frames the step shows the third screen alone, after
-1 or 2 the previous observation again). A recording that ends without a game over ends with a truncated step;
-frames after the last complete step are left out (`frames_dropped`).
+1 or 2 the previous observation again). Every decision the source holds is kept, so an episode's return is the
+game's score in the source: a recording that stops inside a group ends with a shorter step made the same way
+as one a game over cuts short, and a source that does not say whether its last game ended (an AGC player who
+quit, an Atari-HEAD trial stopped by time) ends the episode truncated. Only frames after a game over are left
+out (`frames_dropped`).
 
 Each episode stores `extras["frame_number"]` (T+1: the dataset's frame number of the newest screen in each
 observation) and, with `keep_rgb`, `extras["rgb"]` (T+1, 210, 160, 3): that raw screen; Atari-HEAD episodes
@@ -94,13 +97,13 @@ class ImportReport:
     terminated: int = 0
     truncated: int = 0
     frames_dropped: int = 0
-    """Emulator frames of the recordings left out: after the last complete step, or after a game over."""
+    """Emulator frames of the recordings left out: those after a game over."""
     mixed_action_steps: int = 0
     """Steps whose frames carried more than one action (the first one is kept)."""
     unknown_actions: dict[str, int] = field(default_factory=dict)
     """Steps whose action the game lacks, by ALE action name (mapped as `unknown_action` says)."""
     skipped_episodes: int = 0
-    """Episodes with no complete step, not written."""
+    """Episodes with no step, not written."""
     pixels: int = 0
     off_palette_pixels: int = 0
     """Pixels whose colour is not in ALE's palette (see `imitax.data.screens.AleGrayscale`)."""
@@ -196,16 +199,16 @@ def _plan_frames(
     """Agent steps over one screen per emulator frame, as `AtariEnv.step` groups them.
 
     Screen n is what the emulator shows before action n; screen n+1 follows it, with reward n and game over
-    `over[n]`. A screen past `last_screen` (a game over the recording did not keep) is replaced by the last.
-    `frame_of(n)` is screen n's frame number. Returns the steps and whether the last one ends in a game over.
+    `over[n]`. A recording that stops inside a group ends with a step of the frames it has, made like a step a
+    game over cuts short. A screen past `last_screen` (one the recording did not keep: after a game over, or
+    after its last action) is replaced by the last. `frame_of(n)` is screen n's frame number. Returns the
+    steps and whether the last one ends in a game over.
     """
     steps: list[_Step] = []
     n = 0
     while n < num_actions:
-        if n + skip > num_actions and not over[n:num_actions].any():
-            break
         grabs, left, i, game_over = [], skip, 0, False
-        while left > 0 and not game_over:  # AtariEnv.step's loop, frame by frame
+        while left > 0 and not game_over and n + i < num_actions:  # AtariEnv.step's loop, frame by frame
             game_over = bool(over[n + i])
             i += 1
             if left <= 2:
@@ -222,16 +225,15 @@ def _plan_rows(
     num_rows: int, over: np.ndarray, rows_per_step: int, num_screens: int, frame_of: Callable[[int], int]
 ) -> tuple[list[_Step], bool]:
     """Agent steps over one screen per decision (the frames in between were not kept): step t takes
-    `rows_per_step` rows and shows the screen after them alone (no max: its predecessor is not there).
-    After a game over whose screen the recording lacks, the last observation is shown again."""
+    `rows_per_step` rows (the last step what is left) and shows the screen after them alone (no max: its
+    predecessor is not there). Where the recording lacks that screen (after a game over, or after its last
+    row), the last observation is shown again."""
     steps: list[_Step] = []
     n = 0
     while n < num_rows:
         end = min(n + rows_per_step, num_rows)
         stop = next((j + 1 for j in range(n, end) if over[j]), None)
-        if stop is None and (n + rows_per_step > num_rows or n + rows_per_step >= num_screens):
-            break
-        length = rows_per_step if stop is None else stop - n
+        length = end - n if stop is None else stop - n
         screen = n + length
         grabs = ((0, screen),) if screen < num_screens else ()
         steps.append(_Step(n, length, grabs, False, frame_of(screen)))
@@ -465,7 +467,7 @@ def _write(
                         f"{spec.preset.max_episode_steps} (the environment would truncate it)"
                     )
         if not report.episodes:
-            raise DatasetError("nothing to import: no episode has a complete agent step.")
+            raise DatasetError("nothing to import: no episode has an agent step.")
     except BaseException:
         shutil.rmtree(out / DATA_DIR if existed else created, ignore_errors=True)
         raise
@@ -489,7 +491,7 @@ def _episode_of(
     report: ImportReport,
     advance: Callable[[int], None],
 ) -> Iterator[tuple[str, Episode]]:
-    """The planned episode, its screens read (none if it has no complete step)."""
+    """The planned episode, its screens read (none if it has no step)."""
     if not plan.steps:
         report.skipped_episodes += 1
         return
@@ -635,7 +637,10 @@ def _plan_agc(
 ) -> _EpisodePlan:
     """Row n's action is pressed during frame n, on screen n. Row n's reward and terminal flag are read from
     the console's RAM before frame n is emulated (the recorder, Javatari's `AtariConsole.clockPulse`, calls
-    `game.step(ram)` and then `tia.frame()`), so they are the outcome of row n-1's action."""
+    `game.step(ram)` and then `tia.frame()`), so they are the outcome of row n-1's action. The file thus
+    holds the outcome of every action but the last row's (pressed on the last screen; neither its reward nor
+    the screen after it was kept): rows 0 to count-2 are the actions, rewards 1 to count-1 their outcomes,
+    and the score is their sum."""
     if not screen_dir.is_dir():
         raise DatasetError(f"{name}: its screens folder {screen_dir} is missing.")
     count = len(rows.frames)
@@ -696,7 +701,8 @@ def import_agc(
     Layout: `<root>/trajectories/<game>/<n>.txt` (line 1 metadata, line 2 `frame,reward,score,terminal,
     action`, then one row per 60 Hz emulator frame with full-set ALE action ids; `terminal` is True only at
     game over) and `<root>/screens/<game>/<n>/<frame>.png` (210x160 RGB, from frame 0). One episode per
-    trajectory: terminated when it ends in a game over, truncated when the player stopped.
+    trajectory: terminated when it ends in a game over, truncated when the player stopped (or quit, which
+    leaves `terminal` False); its return is the trajectory's score.
 
     Alignment, from the recorder's code (the AGC repository's Javatari.js `AtariConsole.clockPulse` reads
     reward and game over from RAM, then emulates the frame with the keys held): row n's action is pressed
@@ -1004,9 +1010,11 @@ def import_atari_head(
 
     Atari-HEAD kept one screen per decision, not the emulator frames in between, so observations are single
     screens without the max over the last two frames the environment takes (they differ where objects
-    flicker), and a game over's final screen is missing (the last observation is shown again; a terminated
-    episode never uses it). Trials recorded with ALE's frame averaging hold blended colours, read with ALE's
-    formula by default (`off_palette="luminance"`).
+    flicker), and the screen after an episode's last decision is missing: the last observation is shown again
+    (a terminated episode never uses it; a truncated one, cut by the trial's end, keeps its last decision and
+    reward, so its return is the trial's score, and bootstraps from that repeated screen). Trials recorded
+    with ALE's frame averaging hold blended colours, read with ALE's formula by default
+    (`off_palette="luminance"`).
 
     Args:
       source: a label file, a trial's .tar.bz2 or frames folder, or a folder of trials (e.g. one game's).
@@ -1065,11 +1073,10 @@ def import_atari_head(
             numbers = rows.frame_numbers[start:end]
 
             def frame_of(i: int, numbers: np.ndarray = numbers) -> int:
-                return int(numbers[i]) if i < len(numbers) else int(numbers[-1]) + 1  # after a game over
+                return int(numbers[i]) if i < len(numbers) else int(numbers[-1]) + 1  # past the last row
 
-            if frames_per_row == 1:
-                actions = count if game_over else count - 1
-                steps, terminated = _plan_frames(actions, over, skip, count - 1, frame_of)
+            if frames_per_row == 1:  # row i's reward is its own outcome: every row is an action
+                steps, terminated = _plan_frames(count, over, skip, count - 1, frame_of)
             else:
                 steps, terminated = _plan_rows(count, over, rows_per_step, count, frame_of)
             used = sum(s.length for s in steps)

@@ -1,15 +1,17 @@
 """Recording demonstrations from a built-in expert or a trained agent (`imitax record expert|agent`).
 
-Both play whole games on the ale-py path (`AtariEnv`, training=False) and write each finished episode at
-once. With noise (DART, Laskey et al. 2017, "DART: Noise Injection for Robust Imitation Learning") the
-executed action is replaced with probability p, while the label keeps the demonstrator's intended action,
-so a learner sees the states its own mistakes lead to, labelled with what the expert would do there.
+Both play whole games on the ale-py path (`AtariEnv`, training=False): `play` yields each game as an
+`Episode` as it ends, `play_episodes` keeps them in memory (DAgger's way: no file), and `record` writes each
+one at once. An agent, or any learner, plays through `policy_choose(policy)`. With noise (DART, Laskey et
+al. 2017, "DART: Noise Injection for Robust Imitation Learning") the executed action is replaced with
+probability p, while the label keeps the demonstrator's intended action, so a learner sees the states its
+own mistakes lead to, labelled with what the expert would do there.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -85,9 +87,24 @@ class RecordReport:
 Choose = Callable[[AtariEnv, np.ndarray], int]
 """A demonstrator: (env, observation) -> the action it intends, an index into the env's action set."""
 
+Policy = Callable[[np.ndarray], np.ndarray]
+"""A learner's batched greedy policy: observations (N, frame_stack, S, S) uint8 -> action indices (N,)."""
+
+
+def policy_choose(policy: Policy) -> Choose:
+    """A demonstrator that does what `policy` does on each observation alone (a batch of one)."""
+    return lambda env, obs: int(policy(obs[None])[0])
+
 
 @dataclass
-class _Buffer:
+class EpisodeBuffer:
+    """One game's steps as they are played, until they make an `Episode`: `observe` each observation
+    (the first after the reset, then one after each `add_step`)."""
+
+    keep_rgb: bool = False
+    """Also keep each observation's raw 210x160 RGB screen."""
+    keep_states: bool = False
+    """Also keep each observation's emulator state (`pack_states`)."""
     frames: list = field(default_factory=list)
     actions: list = field(default_factory=list)
     labels: list = field(default_factory=list)
@@ -98,15 +115,27 @@ class _Buffer:
     rgb: list = field(default_factory=list)
     states: list = field(default_factory=list)
 
-    def observe(self, env: AtariEnv, obs: np.ndarray, settings: RecordSettings) -> None:
-        self.frames.append(obs[-1])
+    @property
+    def num_steps(self) -> int:
+        return len(self.actions)
+
+    def observe(self, env: AtariEnv, obs: np.ndarray) -> None:
+        self.frames.append(obs[-1].copy())  # a copy: the caller may reuse `obs`
         self.numbers.append(env.ale.getEpisodeFrameNumber())
-        if settings.keep_rgb:
+        if self.keep_rgb:
             self.rgb.append(env.ale.getScreenRGB())
-        if settings.keep_states:
+        if self.keep_states:
             self.states.append(np.frombuffer(env.clone_state().serialize(), np.uint8))
 
-    def episode(self, seed: int) -> Episode:
+    def add_step(self, action: int, label: int, reward: float, terminated: bool, truncated: bool) -> None:
+        """The action executed, the one to imitate, the unclipped reward and how the step ended."""
+        self.actions.append(action)
+        self.labels.append(label)
+        self.rewards.append(reward)
+        self.terminations.append(terminated)
+        self.truncations.append(truncated)
+
+    def episode(self, seed: int | None = None) -> Episode:
         extras = {"frame_number": np.array(self.numbers, np.int64)}
         if self.rgb:
             extras["rgb"] = np.array(self.rgb)
@@ -151,6 +180,26 @@ def noisy_action(
     return other + (other >= intended)
 
 
+def play(
+    env: AtariEnv, choose: Choose, settings: RecordSettings, first_seed: int = 0
+) -> Iterator[tuple[Episode, bool]]:
+    """Plays whole games until `settings` are met, yielding each as it ends with whether the step budget
+    (`max_episode_steps`) cut it. Game i is reset with seed `settings.seed + first_seed + i`."""
+    steps = game = 0
+    while game < settings.episodes or steps < settings.min_steps:
+        episode, cut = _play(env, choose, settings, settings.seed + first_seed + game)
+        yield episode, cut
+        steps += episode.num_steps
+        game += 1
+
+
+def play_episodes(
+    env: AtariEnv, choose: Choose, settings: RecordSettings, first_seed: int = 0
+) -> list[Episode]:
+    """`play`'s games, in memory (`settings.out`, `append` and `quiet` are not used)."""
+    return [episode for episode, _ in play(env, choose, settings, first_seed)]
+
+
 def record(
     env: AtariEnv, writer: DatasetWriter, choose: Choose, settings: RecordSettings, first_seed: int = 0
 ) -> RecordReport:
@@ -163,19 +212,15 @@ def record(
     start = time.perf_counter()
     interrupted = False
     try:
-        game = 0
-        while game < settings.episodes or steps < settings.min_steps:
-            seed = settings.seed + first_seed + game
-            buffer, cut = _play(env, choose, settings, seed)
-            writer.add(buffer.episode(seed))
-            scores.append(float(np.sum(buffer.rewards)))
-            steps += len(buffer.actions)
+        for episode, cut in play(env, choose, settings, first_seed):
+            writer.add(episode)
+            scores.append(episode.score)
+            steps += episode.num_steps
             budget_cut += cut
-            game += 1
             if not settings.quiet:
                 rate = steps / (time.perf_counter() - start)
                 print(
-                    f"game {game}: score {scores[-1]:g} in {len(buffer.actions):,} steps"
+                    f"game {len(scores)}: score {scores[-1]:g} in {episode.num_steps:,} steps"
                     f"{' (step budget reached)' if cut else ''} | {steps:,} steps, {rate:,.0f} steps/s",
                     flush=True,
                 )
@@ -186,25 +231,21 @@ def record(
     )
 
 
-def _play(env: AtariEnv, choose: Choose, settings: RecordSettings, seed: int) -> tuple[_Buffer, bool]:
+def _play(env: AtariEnv, choose: Choose, settings: RecordSettings, seed: int) -> tuple[Episode, bool]:
     rng = np.random.default_rng([settings.seed, seed, 7])
-    buffer = _Buffer()
+    buffer = EpisodeBuffer(settings.keep_rgb, settings.keep_states)
     obs, _ = env.reset(seed=seed)
-    buffer.observe(env, obs, settings)
+    buffer.observe(env, obs)
     for step in range(settings.max_episode_steps):
         intended = choose(env, obs)
         executed = noisy_action(intended, env.spec_.num_actions, settings.noise, settings.noise_kind, rng)
         obs, _, terminated, truncated, info = env.step(executed)
         out_of_budget = step + 1 == settings.max_episode_steps and not (terminated or truncated)
-        buffer.actions.append(executed)
-        buffer.labels.append(intended)
-        buffer.rewards.append(info["score"])
-        buffer.terminations.append(terminated)
-        buffer.truncations.append(truncated or out_of_budget)
-        buffer.observe(env, obs, settings)
+        buffer.add_step(executed, intended, info["score"], terminated, truncated or out_of_budget)
+        buffer.observe(env, obs)
         if terminated or truncated:
-            return buffer, False
-    return buffer, True
+            return buffer.episode(seed), False
+    return buffer.episode(seed), True
 
 
 def default_out(kind: str, game: str, preset: str) -> str:
@@ -290,7 +331,7 @@ def record_agent(config: AgentRecordConfig) -> RecordReport:
 
     import jax
 
-    from imitax.agents.loading import load_agent
+    from imitax.train.loading import load_agent
 
     loaded = load_agent(config.run_dir, config.step)
     if loaded.spec.preset is None:
@@ -300,8 +341,8 @@ def record_agent(config: AgentRecordConfig) -> RecordReport:
     act = jax.jit(loaded.agent.act)
     key = jax.random.key(0)  # unused at epsilon 0: the greedy action
 
-    def choose(env: AtariEnv, obs: np.ndarray) -> int:
-        return int(act(loaded.state, obs[None], key, 0.0)[0])
+    def greedy(obs: np.ndarray) -> np.ndarray:
+        return np.asarray(act(loaded.state, obs, key, 0.0))
 
     out = config.out or default_out("agent", loaded.spec.name, loaded.spec.preset.name)
     source = Source(
@@ -312,4 +353,4 @@ def record_agent(config: AgentRecordConfig) -> RecordReport:
         ),
     )
     writer = make_writer(out, env, source, settings)
-    return record(env, writer, choose, settings, first_seed=writer.next_index)
+    return record(env, writer, policy_choose(greedy), settings, first_seed=writer.next_index)

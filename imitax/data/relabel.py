@@ -3,7 +3,8 @@
 A dataset recorded with `--keep-states` holds the emulator state of every observation; restoring it
 lets an expert decide there, whatever policy (a person, an agent, a noisy expert) reached it. This is
 the oracle of DAgger (Ross et al. 2011, "A Reduction of Imitation Learning and Structured Prediction to
-No-Regret Online Learning"): labels for the states a learner visits.
+No-Regret Online Learning"): labels for the states a learner visits. `relabel_episodes` does it in memory
+(episodes from `imitax.data.record.play_episodes` with `keep_states`), `relabel` in a dataset's file.
 """
 
 from __future__ import annotations
@@ -11,16 +12,21 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import h5py
 import numpy as np
 import tyro
 
-from imitax.data.dataset import DATA_DIR, HDF5_FILE, METADATA_FILE, DatasetError, load_dataset
+from imitax.data.dataset import DATA_DIR, HDF5_FILE, METADATA_FILE, DatasetError, Episode, load_dataset
 from imitax.data.record import unpack_state
 from imitax.envs import AtariPreset
+
+if TYPE_CHECKING:
+    from imitax.experts import Oracle
 
 
 @dataclass(frozen=True)
@@ -58,6 +64,32 @@ class RelabelReport:
         )
 
 
+def oracle_labels(episode: Episode, oracle: Oracle) -> np.ndarray:
+    """The oracle's action in each of the episode's T states (from `extras["state"]`), int64 (T,).
+
+    Raises:
+      DatasetError: the episode holds no emulator states.
+    """
+    extras = episode.extras or {}
+    if "state" not in extras or "state_length" not in extras:
+        raise DatasetError(
+            "this episode holds no emulator states, so no expert can label its steps: record it with "
+            "keep_states=True (and load it with its extras)."
+        )
+    packed, lengths = extras["state"], extras["state_length"]
+    states = [unpack_state(packed[t], int(lengths[t])) for t in range(episode.num_steps)]
+    return oracle.label(states).astype(np.int64)
+
+
+def relabel_episodes(episodes: Iterable[Episode], oracle: Oracle) -> list[Episode]:
+    """The episodes with the oracle's labels, in memory: its expert's action in every stored state.
+
+    Raises:
+      DatasetError: an episode holds no emulator states.
+    """
+    return [episode._replace(labels=oracle_labels(episode, oracle)) for episode in episodes]
+
+
 def relabel(config: RelabelConfig) -> RelabelReport:
     """Writes the expert's labels into the dataset (the old ones move to `infos/label_previous`).
 
@@ -81,9 +113,7 @@ def relabel(config: RelabelConfig) -> RelabelReport:
     steps = changed = 0
     for index in dataset.indices:
         episode = dataset.episode(index, extras=("state", "state_length"))
-        packed, lengths = episode.extras["state"], episode.extras["state_length"]
-        states = [unpack_state(packed[t], int(lengths[t])) for t in range(episode.num_steps)]
-        labels = oracle.label(states).astype(np.int64)
+        labels = oracle_labels(episode, oracle)
         new_labels[index] = labels
         steps += len(labels)
         changed += int((labels != episode.labels).sum())

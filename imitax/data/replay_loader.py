@@ -39,6 +39,56 @@ def episode_steps(episode: Episode, action_map: np.ndarray, reward_clip: bool) -
     )
 
 
+def check_room(dataset: Dataset, spec: EnvSpec) -> int:
+    """The replay rows `dataset` needs to train on `spec`, after checking that it can.
+
+    Raises:
+      DatasetError: another game, a preset whose frames differ, or no steps at all.
+    """
+    check_compatible(dataset.info, spec, what=f"--demos {dataset.path}")
+    if dataset.num_episodes == 0 or dataset.total_steps == 0:
+        raise DatasetError(
+            f"--demos {dataset.path}: the dataset holds no steps; record or import demonstrations into it."
+        )
+    return rows_needed(dataset)
+
+
+def add_episodes(
+    episodes: list[Episode],
+    replay: Replay,
+    state: ReplayState,
+    spec: EnvSpec,
+    action_map: np.ndarray | None = None,
+    what: str = "demonstrations",
+) -> ReplayState:
+    """Appends in-memory episodes to the demonstration partition of `state`.
+
+    Args:
+      episodes: whole or truncated episodes of `spec`'s game.
+      action_map: dataset action index -> environment action index (None: the same action set).
+      what: names the source in errors.
+
+    Raises:
+      DatasetError: no episodes, or not enough room left in the demonstration partition.
+    """
+    if not episodes:
+        raise DatasetError(f"{what}: no episodes to add.")
+    needed = sum(e.num_steps + 1 for e in episodes)
+    room = replay.config.demo_capacity - int(state.demo_size)
+    if needed > room:
+        raise DatasetError(
+            f"{what}: {len(episodes)} episodes take {needed:,} replay rows with their final observations, "
+            f"but the demonstration partition has room for {room:,}. Set the replay's demo_capacity to at "
+            f"least {needed + int(state.demo_size):,}."
+        )
+    if action_map is None:
+        action_map = np.arange(spec.num_actions)
+    clip = bool(spec.preset and spec.preset.reward_clip and spec.training)
+    parts = [episode_steps(episode, action_map, clip) for episode in episodes]
+    steps = Step(*(jnp.asarray(np.concatenate(field)) for field in zip(*parts, strict=True)))
+    return replay.add_demos(state, steps)
+
+
 def load_demonstrations(dataset: Dataset, replay: Replay, state: ReplayState, spec: EnvSpec) -> ReplayState:
     """Appends every episode of `dataset` to the demonstration partition of `state`.
 
@@ -49,22 +99,10 @@ def load_demonstrations(dataset: Dataset, replay: Replay, state: ReplayState, sp
       spec: the training environment: its preset decides reward clipping and the action set.
 
     Raises:
-      DatasetError: another game, a preset whose frames differ, or not enough demo_capacity.
+      DatasetError: another game, a preset whose frames differ, no steps, or not enough demo_capacity.
     """
-    check_compatible(dataset.info, spec, what=f"loading {dataset.path}")
-    needed = rows_needed(dataset)
-    room = replay.config.demo_capacity - int(state.demo_size)
-    if needed > room:
-        raise DatasetError(
-            f"{dataset.path} holds {dataset.num_episodes} episodes of {dataset.total_steps:,} steps, "
-            f"{needed:,} replay rows with their final observations, but the demonstration partition has "
-            f"room for {room:,}. Set the replay's demo_capacity to at least "
-            f"{needed + int(state.demo_size):,}."
-        )
-    action_map = action_index_map(dataset.info, spec)
-    clip = bool(spec.preset and spec.preset.reward_clip and spec.training)
-    parts = [episode_steps(episode, action_map, clip) for episode in dataset.episodes()]
-    if not parts:
-        raise DatasetError(f"{dataset.path} holds no episodes.")
-    steps = Step(*(jnp.asarray(np.concatenate(field)) for field in zip(*parts, strict=True)))
-    return replay.add_demos(state, steps)
+    check_room(dataset, spec)
+    episodes = list(dataset.episodes())
+    return add_episodes(
+        episodes, replay, state, spec, action_index_map(dataset.info, spec), str(dataset.path)
+    )
