@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 import tyro
 
 import imitax
+from imitax.agents.algorithms import ALGORITHMS
 
 Handler = Callable[[list[str], str], int]
 
@@ -35,10 +36,10 @@ def _parse(cls: type, args: list[str], prog: str, default: Any = None, descripti
     )
 
 
-# -- imitax train dqn ------------------------------------------------------------------------------------
+# -- imitax train <algo> ----------------------------------------------------------------------------------
 
 
-def _train_args(config_cls: type, presets: dict[str, Any]) -> type:
+def _train_args(config_cls: type, presets: dict[str, Any], default_preset: str) -> type:
     """The flags of `imitax train <algo>`: every config field, plus --preset and --resume."""
     return dataclasses.make_dataclass(
         "TrainArgs",
@@ -52,7 +53,7 @@ def _train_args(config_cls: type, presets: dict[str, Any]) -> type:
                         help=f"Named hyperparameters to start from: {', '.join(presets)}."
                     ),
                 ],
-                "nature",
+                default_preset,
             ),
             (
                 "resume",
@@ -70,14 +71,16 @@ def _train_args(config_cls: type, presets: dict[str, Any]) -> type:
     )
 
 
-def _parse_train(argv: list[str], prog: str, config_cls: type, presets: dict[str, Any], description: str):
+def _parse_train(argv: list[str], prog: str, algo: Any):
     """Parses train flags; defaults come from --preset, or from the run being resumed."""
     early = argparse.ArgumentParser(add_help=False)
-    early.add_argument("--preset", default="nature", choices=sorted(presets))
+    early.add_argument("--preset", default=algo.default_preset, choices=sorted(algo.presets))
     early.add_argument("--resume", default=None)
     known, _ = early.parse_known_args(argv)
-    default = _saved_config(config_cls, Path(known.resume)) if known.resume else presets[known.preset]
-    cls = _train_args(config_cls, presets)
+    resumed = known.resume and _saved_config(algo.config, Path(known.resume))
+    default = resumed or algo.presets[known.preset]
+    cls = _train_args(algo.config, algo.presets, algo.default_preset)
+    description = f"{algo.summary} {algo.config.__doc__.split(chr(10))[0]}"
     args = _parse(cls, argv, prog, default=cls(default, known.preset, known.resume), description=description)
     config = args.config
     if args.resume:
@@ -89,36 +92,31 @@ def _parse_train(argv: list[str], prog: str, config_cls: type, presets: dict[str
     return config, bool(args.resume)
 
 
-def _train_dqn(argv: list[str], prog: str) -> int:
-    from imitax.agents.dqn import PRESETS, DQNConfig
-    from imitax.agents.dqn.train import train_dqn
+def _train(name: str) -> Handler:
+    def handler(argv: list[str], prog: str) -> int:
+        from imitax.train.runner import train
 
-    config, resume = _parse_train(
-        argv,
-        prog,
-        DQNConfig,
-        PRESETS,
-        "Train DQN (and its double, dueling, n-step variants) on an Atari game or a vector task.",
-    )
-    result = train_dqn(config, resume=resume)
-    if result.interrupted:
-        return 130
-    if result.final_eval is not None:
-        ev = result.final_eval
-        print(
-            f"Final evaluation after {result.env_steps:,} steps: return {ev.mean:.2f} ± {ev.std:.2f} "
-            f"over {len(ev.returns)} games. Run directory: {result.run_dir}"
-        )
-    return 0
+        config, resume = _parse_train(argv, prog, ALGORITHMS[name])
+        result = train(config, resume=resume)
+        if result.interrupted:
+            return 130
+        if result.final_eval is not None:
+            ev = result.final_eval
+            print(
+                f"Final evaluation after {result.env_steps:,} environment steps and {result.updates:,} "
+                f"updates: return {ev.mean:.2f} ± {ev.std:.2f} over {len(ev.returns)} games. "
+                f"Run directory: {result.run_dir}"
+            )
+        return 0
+
+    return handler
 
 
 def _saved_config(cls: type, path: Path):
+    from imitax.train.loading import config_from_record
     from imitax.train.run_dir import load_run_record
 
-    saved = load_run_record(path)["config"]
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    values = {k: tuple(v) if isinstance(v, list) else v for k, v in saved.items() if k in fields}
-    return cls(**values)
+    return config_from_record(cls, load_run_record(path)["config"])
 
 
 # -- imitax games ----------------------------------------------------------------------------------------
@@ -428,7 +426,7 @@ def _data_relabel(argv: list[str], prog: str) -> int:
 
 
 COMMANDS: dict[tuple[str, ...], Command] = {
-    ("train", "dqn"): Command("Train DQN (double, dueling, n-step) on a game.", _train_dqn),
+    **{("train", name): Command(algo.summary, _train(name)) for name, algo in ALGORITHMS.items()},
     ("eval",): Command("Play games with a run's checkpoint; report true scores.", _eval),
     ("record", "human"): Command("Record a person playing in a window.", _record_human),
     ("record", "expert"): Command("Record a built-in expert (optionally with DART noise).", _record_expert),

@@ -20,8 +20,10 @@ import numpy as np
 import pytest
 
 from imitax import cli
-from imitax.agents.dqn import CARTPOLE, DQNConfig, make_dqn
-from imitax.agents.dqn.train import train_dqn
+from imitax.agents.agent import make_agent
+from imitax.agents.algorithms import DQN_CARTPOLE as CARTPOLE
+from imitax.agents.algorithms import DQNConfig
+from imitax.train.runner import train
 from imitax.types import EnvSpec, Transition
 
 VECTOR = EnvSpec("CartPole-v1", (4,), "float32", None, 2)
@@ -65,10 +67,10 @@ def _rows(path: Path) -> list[dict[str, str]]:
 
 
 def test_act_is_greedy_at_epsilon_zero_and_uniform_at_one():
-    agent = make_dqn(CARTPOLE)
+    agent = make_agent(CARTPOLE)
     state = agent.init(jax.random.key(0), VECTOR)
     obs = jax.random.normal(jax.random.key(1), (512, 4))
-    greedy = jnp.argmax(state.apply_fn(state.params, obs), axis=-1)
+    greedy = jnp.argmax(state.apply_fn(state.params, obs).q_values, axis=-1)
     np.testing.assert_array_equal(agent.act(state, obs, jax.random.key(2), 0.0), greedy)
     random = agent.act(state, obs, jax.random.key(2), 1.0)
     assert 0.4 < float(random.mean()) < 0.6
@@ -76,7 +78,7 @@ def test_act_is_greedy_at_epsilon_zero_and_uniform_at_one():
 
 
 def test_update_is_pure_and_moves_the_online_network_only():
-    agent = make_dqn(dataclasses.replace(CARTPOLE, target_update_period=3))
+    agent = make_agent(dataclasses.replace(CARTPOLE, target_update_period=3))
     state = agent.init(jax.random.key(0), VECTOR)
     update = jax.jit(agent.update)
     new, metrics = update(state, _batch())
@@ -85,7 +87,7 @@ def test_update_is_pure_and_moves_the_online_network_only():
     assert all(jax.tree.leaves(changed))
     same_target = jax.tree.map(lambda a, b: bool((a == b).all()), new.target_params, state.target_params)
     assert all(jax.tree.leaves(same_target))
-    assert {"loss", "td_loss", "td/q_mean", "td/td_abs", "grad_norm"} <= set(metrics)
+    assert {"loss", "nstep_loss", "nstep_td_abs", "q_mean", "grad_norm", "priorities"} <= set(metrics)
     for _ in range(2):  # the third update copies the online network into the target
         new, _ = update(new, _batch())
     copied = jax.tree.map(lambda a, b: bool((a == b).all()), new.target_params, new.params)
@@ -93,7 +95,7 @@ def test_update_is_pure_and_moves_the_online_network_only():
 
 
 def test_polyak_target_moves_a_little_every_update():
-    agent = make_dqn(dataclasses.replace(CARTPOLE, target_tau=0.5))
+    agent = make_agent(dataclasses.replace(CARTPOLE, target_tau=0.5))
     state = agent.init(jax.random.key(0), VECTOR)
     new, _ = jax.jit(agent.update)(state, _batch())
     expected = jax.tree.map(lambda p, t: 0.5 * p + 0.5 * t, new.params, state.target_params)
@@ -103,7 +105,7 @@ def test_polyak_target_moves_a_little_every_update():
 @pytest.mark.parametrize(
     "field, value",
     [
-        ("total_steps", 0),
+        ("total_steps", -1),
         ("batch_size", 0),
         ("replay_ratio", 0.0),
         ("epsilon_end", 1.5),
@@ -125,7 +127,7 @@ def test_config_rejects_batch_larger_than_replay():
 
 @pytest.mark.timeout(600)
 def test_learns_cartpole(tmp_path):
-    result = train_dqn(dataclasses.replace(CARTPOLE, run_dir=str(tmp_path / "run")), quiet=True)
+    result = train(dataclasses.replace(CARTPOLE, run_dir=str(tmp_path / "run")), quiet=True)
     assert result.final_eval is not None
     assert result.final_eval.mean >= 400, result.final_eval.returns
 
@@ -134,9 +136,9 @@ def test_learns_cartpole(tmp_path):
 def test_same_seed_same_run_other_seed_other_run(tmp_path):
     def run(seed: int, name: str) -> list[dict[str, str]]:
         config = dataclasses.replace(TINY, seed=seed, run_dir=str(tmp_path / name))
-        train_dqn(config, quiet=True)
+        train(config, quiet=True)
         rows = _rows(tmp_path / name / "metrics.csv")
-        return [{k: v for k, v in row.items() if k != "steps_per_s"} for row in rows]
+        return [{k: v for k, v in row.items() if not k.endswith("_per_s")} for row in rows]
 
     first, again, other = run(0, "a"), run(0, "b"), run(1, "c")
     assert first == again
@@ -150,7 +152,7 @@ def test_same_seed_same_run_other_seed_other_run(tmp_path):
 @pytest.mark.timeout(600)
 def test_run_directory_records_everything(tmp_path):
     run = tmp_path / "run"
-    train_dqn(dataclasses.replace(TINY, run_dir=str(run)), quiet=True)
+    train(dataclasses.replace(TINY, run_dir=str(run)), quiet=True)
     record = json.loads((run / "config.json").read_text())
     assert record["algo"] == "dqn"
     assert record["config"]["total_steps"] == TINY.total_steps
@@ -187,7 +189,7 @@ def test_tiny_pong_run_with_the_nature_network(tmp_path):
         checkpoint_every=96,
         run_dir=str(tmp_path / "pong"),
     )
-    result = train_dqn(config, quiet=True)
+    result = train(config, quiet=True)
     assert result.env_steps == 96
     record = json.loads((tmp_path / "pong" / "config.json").read_text())
     assert record["env"]["preset"]["name"] == "machado"
@@ -202,9 +204,9 @@ def test_tiny_pong_run_with_the_nature_network(tmp_path):
 def test_resume_appends_without_duplicates(tmp_path):
     run = tmp_path / "run"
     config = dataclasses.replace(TINY, run_dir=str(run))
-    train_dqn(config, quiet=True)
+    train(config, quiet=True)
     shutil.rmtree(run / "checkpoints" / "4000")  # as if killed between 2,000 and 4,000 steps
-    result = train_dqn(dataclasses.replace(config, total_steps=6_000), resume=True, quiet=True)
+    result = train(dataclasses.replace(config, total_steps=6_000), resume=True, quiet=True)
     assert result.env_steps == 6_000
     steps = [int(r["env_steps"]) for r in _rows(run / "metrics.csv")]
     assert steps == [1000, 2000, 3000, 4000, 5000, 6000]
@@ -221,7 +223,7 @@ def _cli(*args: str) -> int:
 
 def test_cli_refuses_to_overwrite_a_run(tmp_path, capsys):
     run = tmp_path / "run"
-    train_dqn(dataclasses.replace(TINY, total_steps=1_000, eval_every=0, run_dir=str(run)), quiet=True)
+    train(dataclasses.replace(TINY, total_steps=1_000, eval_every=0, run_dir=str(run)), quiet=True)
     before = {p: p.stat().st_mtime_ns for p in run.rglob("*") if p.is_file()}
     assert _cli("--preset", "cartpole", "--run-dir", str(run)) == 2
     assert "already holds a run" in capsys.readouterr().err
@@ -235,7 +237,7 @@ def test_cli_refuses_to_overwrite_a_run(tmp_path, capsys):
     "args, message",
     [
         (["--env", "Pongg"], "Did you mean Pong"),
-        (["--total-steps", "-5"], "total_steps must be >= 1"),
+        (["--total-steps", "-5"], "total_steps must be >= 0"),
         (["--batch-size", "64", "--replay-capacity", "32"], "larger than replay_capacity"),
         (["--replay-capacity", "1001", "--num-envs", "8"], "multiple of num_envs"),
     ],

@@ -89,8 +89,8 @@ def evaluate_run(
 ) -> tuple[EvalResult, int]:
     """Plays `episodes` whole games with a run's checkpoint (the latest by default), on fresh evaluation
     environments (training-only settings off). Returns the result and the checkpoint's step."""
-    from imitax.agents.loading import load_agent
     from imitax.envs import make_vec_env
+    from imitax.train.loading import load_agent
 
     loaded = load_agent(run_dir, step)
     config = loaded.config

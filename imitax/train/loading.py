@@ -10,13 +10,12 @@ from typing import Any
 
 import jax
 
+from imitax.agents.agent import make_agent
+from imitax.agents.algorithms import ALGORITHMS
 from imitax.agents.base import Agent
-from imitax.agents.dqn import DQNConfig, make_dqn
-from imitax.envs import EnvSpec, atari_spec, is_atari, make_vec_env
+from imitax.envs import atari_spec, is_atari, make_vec_env
 from imitax.train.run_dir import CONFIG_FILE, Checkpointer, RunDirError
-
-ALGOS: dict[str, tuple[type, Any]] = {"dqn": (DQNConfig, make_dqn)}
-"""Algorithm name (as in config.json) -> (its config class, its agent factory)."""
+from imitax.types import EnvSpec
 
 
 @dataclass
@@ -26,6 +25,12 @@ class LoadedAgent:
     config: Any
     spec: EnvSpec
     step: int
+
+
+def config_from_record(cls: type, saved: dict[str, Any]) -> Any:
+    """A config of class `cls` from the settings a run record saved (JSON lists back to tuples)."""
+    names = {f.name for f in dataclasses.fields(cls) if f.init}
+    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in saved.items() if k in names})
 
 
 def load_agent(run_dir: str | Path, step: int | None = None) -> LoadedAgent:
@@ -40,17 +45,16 @@ def load_agent(run_dir: str | Path, step: int | None = None) -> LoadedAgent:
         raise RunDirError(f"{run_dir} is not a run directory ({CONFIG_FILE} is missing).")
     record = json.loads(config_file.read_text())
     algo = record.get("algo")
-    if algo not in ALGOS:
-        raise RunDirError(f"{run_dir} was trained with {algo!r}, which imitax cannot load ({sorted(ALGOS)}).")
-    config_cls, make = ALGOS[algo]
-    names = {f.name for f in dataclasses.fields(config_cls)}
-    values = {k: tuple(v) if isinstance(v, list) else v for k, v in record["config"].items() if k in names}
-    config = config_cls(**values)
+    if algo not in ALGORITHMS:
+        raise RunDirError(
+            f"{run_dir} was trained with {algo!r}, which imitax cannot load ({', '.join(ALGORITHMS)})."
+        )
+    config = config_from_record(ALGORITHMS[algo].config, record["config"])
     if is_atari(config.env):
         spec = atari_spec(config.env, config.env_preset, training=True)
     else:
         spec = make_vec_env(config.env, 1).spec
-    agent = make(config)
+    agent = make_agent(config)
     template = agent.init(jax.random.key(0), spec)
     checkpointer = Checkpointer(run_dir / "checkpoints", create=False)
     available = checkpointer.all_steps()

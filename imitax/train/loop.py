@@ -1,5 +1,13 @@
-"""The compiled training loop: acting through envpool's XLA step, replay insertion and gradient updates,
-for K environment steps, inside one `jax.jit`. Python only runs between chunks."""
+"""The compiled training loops, each inside one `jax.jit`; Python only runs between chunks.
+
+- online chunk: acting through envpool's XLA step, replay insertion and the gradient updates the replay
+  ratio owes, for K environment steps (DQN, DQfD's interaction phase);
+- offline chunk: K gradient updates from the replay and no environment (BC, DQfD's pre-training, DAgger's
+  training between rounds).
+
+Both take their batches through `learn_step`: sample rows, gather them with importance weights, update
+the agent, and write the new priorities back (a no-op under uniform replay).
+"""
 
 from __future__ import annotations
 
@@ -10,8 +18,9 @@ import jax
 import jax.numpy as jnp
 
 from imitax.agents.base import Agent
-from imitax.replay import Replay, ReplayState, Step
-from imitax.types import EnvStep
+from imitax.agents.objective import PRIORITIES
+from imitax.replay import Replay, ReplayState
+from imitax.types import EnvStep, Step
 
 
 class LoopState(NamedTuple):
@@ -26,6 +35,7 @@ class LoopState(NamedTuple):
     env_steps: jax.Array  # () int32, environment steps taken, all environments together
     fresh_steps: jax.Array  # () int32, steps since the replay started filling (learning starts after)
     update_debt: jax.Array  # () float32, fractional updates owed by the replay ratio
+    updates: jax.Array  # () int32, gradient updates done, offline and online
     key: jax.Array
 
 
@@ -59,13 +69,63 @@ def initial_loop_state(
         env_steps=jnp.zeros((), jnp.int32),
         fresh_steps=jnp.zeros((), jnp.int32),
         update_debt=jnp.zeros((), jnp.float32),
+        updates=jnp.zeros((), jnp.int32),
         key=key,
     )
+
+
+Schedule = Callable[[jax.Array], jax.Array]
+LearnStep = Callable[[Any, ReplayState, jax.Array, jax.Array], tuple[Any, ReplayState, dict]]
+
+
+def make_learn_step(agent: Agent, replay: Replay, importance_exponent: Schedule) -> LearnStep:
+    """`learn(agent_state, replay_state, updates, key) -> (agent_state, replay_state, metrics)`: one batch
+    drawn (prioritized or uniform), one update, the batch's priorities written back."""
+
+    def learn(agent_state, replay_state, updates, key):
+        rows = replay.sample_rows(replay_state, key)
+        batch = replay.gather(replay_state, rows, importance_exponent(updates))
+        agent_state, metrics = agent.update(agent_state, batch)
+        metrics = dict(metrics)
+        replay_state = replay.set_priorities(replay_state, rows, metrics.pop(PRIORITIES))
+        return agent_state, replay_state, metrics
+
+    return learn
+
+
+class UpdateLog(NamedTuple):
+    """What an offline chunk reports: its updates and the sums of their metrics."""
+
+    updates: jax.Array
+    metrics: dict[str, jax.Array]
+
+
+def make_offline_chunk(
+    learn: LearnStep, zeros: dict[str, jax.Array]
+) -> Callable[[LoopState, int], tuple[LoopState, UpdateLog]]:
+    """Builds `chunk(state, num_updates) -> (state, log)`: updates from the replay, no environment step.
+    Jit it with `num_updates` static and the state donated."""
+
+    def chunk(state: LoopState, num_updates: int) -> tuple[LoopState, UpdateLog]:
+        def body(_, carry):
+            agent_state, replay_state, updates, key, sums = carry
+            key, key_sample = jax.random.split(key)
+            agent_state, replay_state, metrics = learn(agent_state, replay_state, updates, key_sample)
+            return agent_state, replay_state, updates + 1, key, jax.tree.map(jnp.add, sums, metrics)
+
+        carry = (state.agent, state.replay, state.updates, state.key, zeros)
+        agent_state, replay_state, updates, key, sums = jax.lax.fori_loop(0, num_updates, body, carry)
+        state = state._replace(agent=agent_state, replay=replay_state, updates=updates, key=key)
+        return state, UpdateLog(jnp.asarray(num_updates, jnp.int32), sums)
+
+    return chunk
 
 
 def make_train_chunk(
     agent: Agent,
     replay: Replay,
+    learn: LearnStep,
+    zeros: dict[str, jax.Array],
     env_step_fn: Callable[[jax.Array, jax.Array], tuple[jax.Array, EnvStep]],
     *,
     stacked: bool,
@@ -80,15 +140,11 @@ def make_train_chunk(
     ratio owes (none before `learning_starts` steps have filled the replay). Jit it with the state donated.
     """
 
-    def update_once(replay_state: ReplayState):
-        def body(_, carry):
-            agent_state, key, sums = carry
-            key, key_sample = jax.random.split(key)
-            batch = replay.sample(replay_state, key_sample)
-            agent_state, metrics = agent.update(agent_state, batch)
-            return agent_state, key, jax.tree.map(jnp.add, sums, metrics)
-
-        return body
+    def update_once(_, carry):
+        agent_state, replay_state, updates, key, sums = carry
+        key, key_sample = jax.random.split(key)
+        agent_state, replay_state, metrics = learn(agent_state, replay_state, updates, key_sample)
+        return agent_state, replay_state, updates + 1, key, jax.tree.map(jnp.add, sums, metrics)
 
     def vector_step(state: LoopState, _) -> tuple[LoopState, StepLog]:
         key, key_act, key_update = jax.random.split(state.key, 3)
@@ -119,10 +175,8 @@ def make_train_chunk(
         owed = jnp.floor(debt)
         num_updates = owed.astype(jnp.int32)
 
-        zeros = zero_metrics(agent, state.agent, replay, replay_state)
-        agent_state, _, sums = jax.lax.fori_loop(
-            0, num_updates, update_once(replay_state), (state.agent, key_update, zeros)
-        )
+        carry = (state.agent, replay_state, state.updates, key_update, zeros)
+        agent_state, replay_state, updates, _, sums = jax.lax.fori_loop(0, num_updates, update_once, carry)
         state = LoopState(
             agent=agent_state,
             replay=replay_state,
@@ -133,6 +187,7 @@ def make_train_chunk(
             env_steps=env_steps,
             fresh_steps=fresh_steps,
             update_debt=debt - owed,
+            updates=updates,
             key=key,
         )
         return state, StepLog(*log_games, num_updates, sums)
@@ -143,8 +198,8 @@ def make_train_chunk(
     return chunk
 
 
-def zero_metrics(agent: Agent, agent_state: Any, replay: Replay, replay_state: ReplayState) -> dict:
-    """Zeros shaped like the metrics `agent.update` returns, to sum them over updates."""
-    batch = jax.eval_shape(replay.sample, replay_state, jax.random.key(0))
-    _, metrics = jax.eval_shape(agent.update, agent_state, batch)
+def zero_metrics(learn: LearnStep, agent_state: Any, replay_state: ReplayState) -> dict:
+    """Zeros shaped like the metrics of one learn step, to sum them over updates."""
+    no_key = jax.random.key(0)
+    _, _, metrics = jax.eval_shape(learn, agent_state, replay_state, jnp.zeros((), jnp.int32), no_key)
     return jax.tree.map(lambda m: jnp.zeros(m.shape, m.dtype), metrics)

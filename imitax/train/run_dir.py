@@ -135,8 +135,8 @@ def write_record(path: Path, record: dict[str, Any]) -> None:
 
 
 class CsvLog:
-    """An append-only CSV file of rows keyed by `env_steps`; a resumed run first drops the rows that
-    came after its checkpoint, so none is duplicated."""
+    """An append-only CSV file of rows keyed by their first column (the run's `step`); a resumed run first
+    drops the rows that came after its checkpoint, so none is duplicated."""
 
     def __init__(self, path: Path, columns: list[str]):
         self.path = path
@@ -145,9 +145,10 @@ class CsvLog:
             with path.open("w", newline="") as f:
                 csv.writer(f).writerow(columns)
 
-    def truncate_after(self, env_steps: int) -> None:
+    def truncate_after(self, step: int) -> None:
+        key = self.columns[0]
         with self.path.open(newline="") as f:
-            rows = [r for r in csv.DictReader(f) if int(float(r["env_steps"])) <= env_steps]
+            rows = [r for r in csv.DictReader(f) if int(float(r[key])) <= step]
         tmp = self.path.with_suffix(".tmp")
         with tmp.open("w", newline="") as f:
             writer = csv.DictWriter(f, self.columns)

@@ -1,10 +1,19 @@
-"""Runs an online value-based agent: compiled chunks of acting and learning, and between them (in
-Python) metrics, evaluation, checkpoints, progress, resuming and Ctrl-C."""
+"""Runs any imitax agent through its phases, all on one learner state and one replay:
+
+1. offline: `pretrain_updates` updates on the demonstrations alone (BC, DQfD's pre-training, BC->DQN);
+2. DAgger's rounds, for a `DaggerConfig`: act, label with the expert, aggregate, train;
+3. online: acting and learning on envpool environments for `total_steps` environment steps.
+
+Each phase runs in compiled chunks; between them (in Python) come metrics rows, evaluations,
+checkpoints, progress, resuming and Ctrl-C. Rows and checkpoints are keyed by the run's `step`: offline
+updates plus environment steps, which only grows.
+"""
 
 from __future__ import annotations
 
 import collections
 import contextlib
+import dataclasses
 import math
 import signal
 import threading
@@ -17,34 +26,69 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from imitax.agents.base import Agent
-from imitax.agents.config import RunConfig
+from imitax.agents.agent import make_agent
+from imitax.agents.algorithms import DaggerConfig
+from imitax.agents.config import AgentConfig
+from imitax.data.dataset import Dataset, load_dataset
+from imitax.data.replay_loader import check_room, load_demonstrations
 from imitax.envs import VecEnv, make_vec_env
-from imitax.replay import Replay, ReplayConfig, make_replay
+from imitax.replay import Replay, make_replay
 from imitax.train import run_dir as rd
 from imitax.train.evaluation import EvalResult, Evaluator
-from imitax.train.loop import LoopState, StepLog, initial_loop_state, make_train_chunk, zero_metrics
+from imitax.train.loop import (
+    LoopState,
+    StepLog,
+    UpdateLog,
+    initial_loop_state,
+    make_learn_step,
+    make_offline_chunk,
+    make_train_chunk,
+    zero_metrics,
+)
 from imitax.train.progress import TrainProgress
 
 RESUMABLE = {"total_steps", "run_dir"}  # settings a resumed run may change
 CHUNK_ENV_STEPS = 2_000  # environment steps per compiled chunk at most: Ctrl-C waits for a chunk
+CHUNK_UPDATES = 250  # offline updates per compiled chunk at most
+METRIC_COLUMNS = ["step", "phase", "env_steps", "updates", "episodes", "episode_return", "episode_length"]
+EVAL_COLUMNS = ["step", "phase", "env_steps", "updates", "return_mean", "return_std", "return_min"]
+EVAL_COLUMNS += ["return_max", "length_mean", "episodes", "returns"]
 
 
 @dataclass(frozen=True)
 class Schedule:
-    """When an online agent learns and how much it explores."""
+    """When an online agent learns, how much it explores, and how prioritized replay corrects."""
 
     learning_starts: int
     replay_ratio: float
     epsilon_start: float
     epsilon_end: float
     epsilon_decay_steps: int
+    importance_exponent: float = 1.0
+    total_updates: int = 1
+
+    @classmethod
+    def of(cls, config: AgentConfig, total_updates: int) -> Schedule:
+        return cls(
+            learning_starts=config.learning_starts,
+            replay_ratio=config.replay_ratio,
+            epsilon_start=config.epsilon_start,
+            epsilon_end=config.epsilon_end,
+            epsilon_decay_steps=config.epsilon_decay_steps,
+            importance_exponent=config.importance_exponent,
+            total_updates=max(total_updates, 1),
+        )
 
     def epsilon(self, env_steps: jax.Array) -> jax.Array:
         """1 before learning starts (uniform random acting), then linear decay to `epsilon_end`."""
         progress = (env_steps - self.learning_starts) / max(self.epsilon_decay_steps, 1)
         eps = self.epsilon_start + jnp.clip(progress, 0.0, 1.0) * (self.epsilon_end - self.epsilon_start)
         return jnp.where(env_steps < self.learning_starts, 1.0, eps)
+
+    def beta(self, updates: jax.Array) -> jax.Array:
+        """Prioritized replay's importance exponent, annealed linearly to 1 by the run's last update."""
+        progress = jnp.clip(updates / self.total_updates, 0.0, 1.0)
+        return self.importance_exponent + progress * (1.0 - self.importance_exponent)
 
 
 @dataclass
@@ -53,6 +97,7 @@ class TrainResult:
     env_steps: int
     final_eval: EvalResult | None
     interrupted: bool = False
+    updates: int = 0
 
 
 def derive_seed(seed: int, *words: int) -> int:
@@ -60,7 +105,7 @@ def derive_seed(seed: int, *words: int) -> int:
     return int(np.random.SeedSequence([seed, *words]).generate_state(1)[0] % (2**31 - 2**16))
 
 
-_TRAIN_ENVS, _EVAL_ENVS = 1, 2
+_TRAIN_ENVS, _EVAL_ENVS, _DAGGER_ENVS = 1, 2, 3
 
 
 @contextlib.contextmanager
@@ -83,19 +128,32 @@ def _stop_on_signals():
             signal.signal(sig, handler)
 
 
+def expected_updates(config: AgentConfig) -> int:
+    """Gradient updates a run will make in all: its offline phase, DAgger's rounds and its online phase."""
+    online = max(config.total_steps - config.learning_starts, 0) * config.replay_ratio
+    rounds = config.rounds * config.round_updates if isinstance(config, DaggerConfig) else 0
+    return int(config.pretrain_updates + rounds + online)
+
+
+def final_step(config: AgentConfig) -> int:
+    """The `step` a run ends at: its offline updates (DAgger's included) plus its environment steps."""
+    rounds = config.rounds * config.round_updates if isinstance(config, DaggerConfig) else 0
+    return config.pretrain_updates + rounds + config.total_steps
+
+
+def dagger_rows(config: DaggerConfig) -> int:
+    """Replay rows DAgger's aggregate may take: every labelled step, plus one final observation for each
+    episode a round ends (finished games, generously counted, and the games cut at the round's end)."""
+    per_round = config.round_steps + config.round_steps // 50 + config.round_envs
+    return config.rounds * per_round
+
+
 class _Run:
     """One training process over a run directory."""
 
-    def __init__(
-        self,
-        config: RunConfig,
-        agent: Agent,
-        replay_config: ReplayConfig,
-        schedule: Schedule,
-        resume: bool,
-        quiet: bool,
-    ):
-        self.config, self.agent, self.schedule, self.quiet = config, agent, schedule, quiet
+    def __init__(self, config: AgentConfig, resume: bool, quiet: bool):
+        config.check_trainable()
+        self.config, self.quiet = config, quiet
         self.path = Path(config.resolved_run_dir)
         saved = rd.load_run_record(self.path) if resume else None
         if saved is None:
@@ -107,9 +165,26 @@ class _Run:
             config.num_envs,
             preset=config.env_preset,
             training=True,
-            seed=derive_seed(config.seed, _TRAIN_ENVS, start_step),
+            seed=derive_seed(config.seed, _TRAIN_ENVS, start_step or 0),
         )
-        self.replay: Replay = make_replay(replay_config, self.env.spec, config.num_envs)
+        spec = self.env.spec
+        self.datasets: list[Dataset] = [load_dataset(path) for path in config.demos]
+        demo_rows = sum(check_room(d, spec) for d in self.datasets)
+        if isinstance(config, DaggerConfig):
+            demo_rows += dagger_rows(config)
+        replay_config = config.replay_config(demo_rows)
+        self.replay: Replay = make_replay(replay_config, spec, config.num_envs)
+        offline_config = dataclasses.replace(replay_config, demo_fraction=1.0 if demo_rows else None)
+        self.offline_replay: Replay = make_replay(offline_config, spec, config.num_envs)
+        self.agent = make_agent(config)
+        self.offline_agent = make_agent(config, offline=True)
+        self.dagger = None
+        if isinstance(config, DaggerConfig):
+            from imitax.train.dagger import DaggerRounds
+
+            seed = derive_seed(config.seed, _DAGGER_ENVS, start_step or 0)
+            self.dagger = DaggerRounds(config, spec, self.agent.act, seed)
+        self.schedule = Schedule.of(config, expected_updates(config))
         eval_env = make_vec_env(
             config.env,
             config.eval_episodes,
@@ -118,8 +193,8 @@ class _Run:
             seed=derive_seed(config.seed, _EVAL_ENVS),
         )
         max_steps = eval_env.spec.preset.max_episode_steps + 2 if eval_env.spec.preset else 100_000
-        self.evaluator = Evaluator(eval_env, agent.act, config.eval_epsilon, max_steps)
-        self.record = rd.run_record(config.algo, config, self.env.spec.settings(), eval_env.spec.settings())
+        self.evaluator = Evaluator(eval_env, self.agent.act, config.eval_epsilon, max_steps)
+        self.record = rd.run_record(config.algo, config, spec.settings(), eval_env.spec.settings())
         if saved is not None:
             diffs = rd.config_differences(saved["config"], self.record["config"], RESUMABLE)
             if saved.get("algo") != config.algo:
@@ -131,8 +206,14 @@ class _Run:
                     + "\nResume with the run's own settings (omit these flags), or start a new --run-dir."
                 )
         self.state = self._initial_state()
-        self.metric_names = sorted(zero_metrics(agent, self.state.agent, self.replay, self.state.replay))
-        self.resumed_from = start_step if resume else None
+        self.online_learn = make_learn_step(self.agent, self.replay, self.schedule.beta)
+        self.offline_learn = make_learn_step(self.offline_agent, self.offline_replay, self.schedule.beta)
+        self.zeros = zero_metrics(self.online_learn, self.state.agent, self.state.replay)
+        self.offline_zeros = zero_metrics(self.offline_learn, self.state.agent, self.state.replay)
+        self.metric_names = sorted(set(self.zeros) | set(self.offline_zeros))
+        self.resumed = resume
+        self.offline_updates = 0  # updates of the offline phase and DAgger's rounds
+        self.dagger_round = 0
 
     def _initial_state(self) -> LoopState:
         key = jax.random.key(self.config.seed)
@@ -143,6 +224,11 @@ class _Run:
         self.env_step_fn = xla.step
         return initial_loop_state(agent_state, self.replay.init(), xla.handle, first, key_loop)
 
+    @property
+    def step(self) -> int:
+        """The run's position: offline updates plus environment steps."""
+        return self.offline_updates + int(self.state.env_steps)
+
     # -- checkpoints ---------------------------------------------------------------------------------
 
     def _checkpoint_tree(self, state: LoopState) -> dict[str, Any]:
@@ -152,7 +238,9 @@ class _Run:
                 "env_steps": state.env_steps,
                 "fresh_steps": state.fresh_steps,
                 "update_debt": state.update_debt,
-                "updates": jnp.asarray(self.total_updates, jnp.int32),
+                "updates": state.updates,
+                "offline_updates": jnp.asarray(self.offline_updates, jnp.int32),
+                "dagger_round": jnp.asarray(self.dagger_round, jnp.int32),
             },
             "key": state.key,
             "eval_key": self.eval_key,
@@ -171,62 +259,183 @@ class _Run:
             env_steps=counters["env_steps"],
             fresh_steps=counters["fresh_steps"] if replay_kept else jnp.zeros((), jnp.int32),
             update_debt=counters["update_debt"],
+            updates=counters["updates"],
             key=restored["key"],
         )
         self.eval_key = restored["eval_key"]
-        self.total_updates = int(counters["updates"])
+        self.offline_updates = int(counters["offline_updates"])
+        self.dagger_round = int(counters["dagger_round"])
+        if not replay_kept:
+            self._load_demos()
 
-    # -- the loop ------------------------------------------------------------------------------------
+    def _load_demos(self) -> None:
+        replay_state = self.state.replay
+        for dataset in self.datasets:
+            replay_state = load_demonstrations(dataset, self.replay, replay_state, self.env.spec)
+        self.state = self.state._replace(replay=replay_state)
+
+    # -- the run -------------------------------------------------------------------------------------
 
     def run(self) -> TrainResult:
         config = self.config
         self.path.mkdir(parents=True, exist_ok=True)
-        checkpointer = rd.Checkpointer(self.path / "checkpoints")
-        self.total_updates = 0
-        if self.resumed_from is not None:
-            self._restore(checkpointer)
+        self.checkpointer = rd.Checkpointer(self.path / "checkpoints")
+        if self.resumed:
+            self._restore(self.checkpointer)
         else:
+            self._load_demos()
             rd.write_record(self.path, self.record)
-        env_steps = int(self.state.env_steps)
-        columns = [
-            "env_steps",
-            "updates",
-            "episodes",
-            "episode_return",
-            "episode_length",
-            "epsilon",
-            "steps_per_s",
-            *self.metric_names,
-        ]
-        metrics_log = rd.CsvLog(self.path / rd.METRICS_FILE, columns)
-        eval_log = rd.CsvLog(
-            self.path / rd.EVAL_FILE,
-            [
-                "env_steps",
-                "return_mean",
-                "return_std",
-                "return_min",
-                "return_max",
-                "length_mean",
-                "episodes",
-                "returns",
-            ],
-        )
-        if self.resumed_from is not None:
-            metrics_log.truncate_after(env_steps)
-            eval_log.truncate_after(env_steps)
+        self.metrics_log = rd.CsvLog(self.path / rd.METRICS_FILE, self._metric_columns())
+        self.eval_log = rd.CsvLog(self.path / rd.EVAL_FILE, EVAL_COLUMNS)
+        if self.resumed:
+            self.metrics_log.truncate_after(self.step)
+            self.eval_log.truncate_after(self.step)
         from tensorboardX import SummaryWriter
 
-        writer = SummaryWriter(str(self.path / "tb"), purge_step=env_steps or None)
-        progress = TrainProgress(config.total_steps, env_steps, f"{config.algo} {config.env}", not self.quiet)
-        if self.resumed_from is not None:
+        self.writer = SummaryWriter(str(self.path / "tb"), purge_step=self.step or None)
+        self.progress = TrainProgress(
+            final_step(config), self.step, f"{config.algo} {config.env}", not self.quiet
+        )
+        if self.resumed:
             refill = "" if config.save_replay else " (replay not saved: refilling it before learning resumes)"
-            progress.message(f"Resumed {self.path} at step {env_steps:,}{refill}.")
+            self.progress.message(f"Resumed {self.path} at step {self.step:,}{refill}.")
+        self.last_ckpt = self.step
+        self.final_eval: EvalResult | None = None
+        self.last_eval_step: int | None = None
+        interrupted = False
+        try:
+            self._offline_phase(config.pretrain_updates, "pretrain")
+            if self.dagger is not None:
+                self._dagger_phase(self.dagger)
+            if int(self.state.env_steps) < config.total_steps:
+                self._online_phase()
+            if self.last_eval_step != self.step or self.final_eval is None:
+                self._evaluate()
+            if self.last_ckpt != self.step or self.checkpointer.latest_step() is None:
+                self._save()
+        except KeyboardInterrupt:
+            interrupted = True
+            self.progress.close()
+            self._save_on_interrupt()
+        finally:
+            self.progress.close()
+            self.writer.close()
+            self.checkpointer.close()
+        return TrainResult(
+            self.path, int(self.state.env_steps), self.final_eval, interrupted, int(self.state.updates)
+        )
 
+    def _metric_columns(self) -> list[str]:
+        extra = ["epsilon", "steps_per_s", "updates_per_s"]
+        if isinstance(self.config, DaggerConfig):
+            extra += ["round", "beta", "round_return", "round_games", "round_labels", "disagreement"]
+        return METRIC_COLUMNS + extra + self.metric_names
+
+    def _save(self) -> None:
+        self.checkpointer.save(self.step, self._checkpoint_tree(self.state))
+        self.last_ckpt = self.step
+
+    def _maybe_save(self) -> None:
+        if self.step - self.last_ckpt >= self.config.checkpoint_every:
+            self._save()
+
+    def _save_on_interrupt(self) -> None:
+        try:
+            jax.block_until_ready(self.state)
+            self._save()
+            print(f"\nStopped. Saved a checkpoint at step {self.step:,}; continue with --resume {self.path}")
+        except Exception:  # the state was mid-update (donated): the last periodic checkpoint stands
+            latest = self.checkpointer.latest_step()
+            where = f"step {latest:,}" if latest is not None else "nowhere yet"
+            print(f"\nStopped mid-chunk; the latest checkpoint is at {where} (--resume {self.path}).")
+
+    # -- offline updates -----------------------------------------------------------------------------
+
+    def _offline_phase(
+        self, until: int, phase: str, eval_every: int | None = None, last_row: dict | None = None
+    ) -> None:
+        """Offline updates until `self.offline_updates` reaches `until`, in compiled chunks; `last_row`
+        adds columns to the phase's last metrics row."""
+        if self.offline_updates >= until:
+            return
+        config = self.config
+        chunk = self._offline_chunk()
+        eval_every = config.offline_eval_every if eval_every is None else eval_every
+        interval: list[tuple[UpdateLog, float]] = []
+        while self.offline_updates < until:
+            to_row = config.offline_log_every - self.offline_updates % config.offline_log_every
+            count = min(to_row, CHUNK_UPDATES, until - self.offline_updates)
+            start = time.perf_counter()
+            self.state, log = chunk(self.state, jnp.asarray(count, jnp.int32))
+            interval.append((jax.device_get(log), time.perf_counter() - start))
+            self.offline_updates += count
+            if self.offline_updates % config.offline_log_every == 0 or self.offline_updates == until:
+                row = self._offline_row(interval, phase)
+                self._write_row({**row, **(last_row or {})} if self.offline_updates == until else row)
+                interval.clear()
+            if eval_every and self.offline_updates % eval_every == 0:
+                self._evaluate(phase)
+            self._maybe_save()
+
+    def _offline_chunk(self):
+        if not hasattr(self, "_compiled_offline"):
+            self._compiled_offline = jax.jit(
+                make_offline_chunk(self.offline_learn, self.offline_zeros), donate_argnums=0
+            )
+        return self._compiled_offline
+
+    def _offline_row(self, interval: list[tuple[UpdateLog, float]], phase: str) -> dict[str, Any]:
+        updates = sum(int(log.updates) for log, _ in interval)
+        seconds = sum(s for _, s in interval)
+        row = self._base_row(phase)
+        row["updates_per_s"] = updates / seconds if seconds else math.nan
+        for name in self.metric_names:
+            total = sum(float(np.asarray(log.metrics[name])) for log, _ in interval if name in log.metrics)
+            row[name] = total / updates if updates and name in interval[0][0].metrics else math.nan
+        return row
+
+    def _base_row(self, phase: str) -> dict[str, Any]:
+        return {
+            "step": self.step,
+            "phase": phase,
+            "env_steps": int(self.state.env_steps),
+            "updates": int(self.state.updates),
+        }
+
+    # -- DAgger --------------------------------------------------------------------------------------
+
+    def _dagger_phase(self, rounds: Any) -> None:
+        config = rounds.config
+        while self.dagger_round < config.rounds:
+            beta = config.beta_at(self.dagger_round)
+            self.progress.message(f"DAgger round {self.dagger_round}: acting with beta {beta:.3f}")
+            stats, replay_state = rounds.collect(
+                self.state.agent, self.state.replay, self.replay, beta, self.dagger_round
+            )
+            self.state = self.state._replace(replay=replay_state)
+            stats["round"] = self.dagger_round
+            self.dagger_round += 1
+            until = self.offline_updates + config.round_updates
+            if config.round_updates:
+                self._offline_phase(until, "dagger", eval_every=0, last_row=stats)
+            else:
+                self._write_row({**self._base_row("dagger"), **stats})
+            self._evaluate("dagger")
+            self._save()
+        if config.save_aggregate:
+            path = rounds.save(config.save_aggregate)
+            self.progress.message(f"Saved the aggregated demonstrations to {path}")
+
+    # -- online --------------------------------------------------------------------------------------
+
+    def _online_phase(self) -> None:
+        config = self.config
         chunk = jax.jit(
             make_train_chunk(
                 self.agent,
                 self.replay,
+                self.online_learn,
+                self.zeros,
                 self.env_step_fn,
                 stacked=self.env.spec.frame_stack is not None,
                 epsilon_fn=self.schedule.epsilon,
@@ -236,21 +445,10 @@ class _Run:
             static_argnums=1,
             donate_argnums=0,
         )
-        recent = collections.deque(maxlen=20)
-        interval: list[tuple[StepLog, float]] = []  # chunks since the last metrics row
-        last_log = last_eval = last_ckpt = env_steps
-        final_eval: EvalResult | None = None
-        interrupted = False
-
-        def write_row() -> None:
-            row = self._summarise(interval, env_steps, recent)
-            interval.clear()
-            metrics_log.append(row)
-            for name, value in row.items():
-                if name != "env_steps" and value is not None and not math.isnan(value):
-                    writer.add_scalar(f"train/{name}", value, env_steps)
-            progress.update(env_steps, row["steps_per_s"], np.mean(recent) if recent else None)
-
+        recent: collections.deque = collections.deque(maxlen=20)
+        interval: list[tuple[StepLog, float]] = []
+        env_steps = int(self.state.env_steps)
+        last_log = last_eval = env_steps
         try:
             while env_steps < config.total_steps:
                 steps = self._chunk_steps(env_steps, last_log)
@@ -259,41 +457,17 @@ class _Run:
                 interval.append((jax.device_get(logs), time.perf_counter() - start))
                 env_steps = int(self.state.env_steps)
                 if env_steps - last_log >= config.log_every or env_steps >= config.total_steps:
-                    write_row()
+                    self._write_row(self._online_row(interval, recent), recent)
+                    interval.clear()
                     last_log = env_steps
                 if config.eval_every and env_steps - last_eval >= config.eval_every:
-                    final_eval = self._evaluate(env_steps, eval_log, writer, progress)
+                    self._evaluate()
                     last_eval = env_steps
-                if env_steps - last_ckpt >= config.checkpoint_every:
-                    checkpointer.save(env_steps, self._checkpoint_tree(self.state))
-                    last_ckpt = env_steps
-            if last_eval != env_steps or final_eval is None:
-                final_eval = self._evaluate(env_steps, eval_log, writer, progress)
-            if last_ckpt != env_steps or checkpointer.latest_step() is None:
-                checkpointer.save(env_steps, self._checkpoint_tree(self.state))
+                self._maybe_save()
         except KeyboardInterrupt:
-            interrupted = True
-            progress.close()
             if interval:  # the chunks finished since the last row: keep them
-                env_steps = int(self.state.env_steps)
-                write_row()
-            self._save_on_interrupt(checkpointer)
-        finally:
-            progress.close()
-            writer.close()
-            checkpointer.close()
-        return TrainResult(self.path, int(self.state.env_steps), final_eval, interrupted)
-
-    def _save_on_interrupt(self, checkpointer: rd.Checkpointer) -> None:
-        try:
-            jax.block_until_ready(self.state)
-            step = int(self.state.env_steps)
-            checkpointer.save(step, self._checkpoint_tree(self.state))
-            print(f"\nStopped. Saved a checkpoint at step {step:,}; continue with --resume {self.path}")
-        except Exception:  # the state was mid-update (donated): the last periodic checkpoint stands
-            latest = checkpointer.latest_step()
-            where = f"step {latest:,}" if latest is not None else "nowhere yet"
-            print(f"\nStopped mid-chunk; the latest checkpoint is at {where} (--resume {self.path}).")
+                self._write_row(self._online_row(interval, recent), recent)
+            raise
 
     def _chunk_steps(self, env_steps: int, last_log: int) -> int:
         """Vector steps in the next compiled chunk: short enough that Ctrl-C, evaluations and
@@ -307,59 +481,63 @@ class _Run:
         )
         return max(1, math.ceil(target / config.num_envs))
 
-    def _summarise(self, interval: list[tuple[StepLog, float]], env_steps: int, recent) -> dict[str, Any]:
+    def _online_row(self, interval: list[tuple[StepLog, float]], recent) -> dict[str, Any]:
         logs = jax.tree.map(lambda *xs: np.concatenate(xs), *(log for log, _ in interval))
         seconds = sum(s for _, s in interval)
         over = logs.game_over
         scores = logs.game_score[over]
         recent.extend(scores.tolist())
         updates = int(logs.updates.sum())
-        self.total_updates += updates
-        row: dict[str, Any] = {
-            "env_steps": env_steps,
-            "updates": self.total_updates,
-            "episodes": int(over.sum()),
-            "episode_return": float(scores.mean()) if len(scores) else math.nan,
-            "episode_length": float(logs.game_length[over].mean()) if len(scores) else math.nan,
-            "epsilon": float(self.schedule.epsilon(jnp.asarray(env_steps))),
-            "steps_per_s": over.size / seconds,  # (chunk steps, envs): every environment step
-        }
+        row = self._base_row("online")
+        row.update(
+            {
+                "episodes": int(over.sum()),
+                "episode_return": float(scores.mean()) if len(scores) else math.nan,
+                "episode_length": float(logs.game_length[over].mean()) if len(scores) else math.nan,
+                "epsilon": float(self.schedule.epsilon(jnp.asarray(row["env_steps"]))),
+                "steps_per_s": over.size / seconds,  # (chunk steps, envs): every environment step
+                "updates_per_s": updates / seconds,
+            }
+        )
         for name in self.metric_names:
-            total = np.asarray(logs.metrics[name]).sum()
+            total = np.asarray(logs.metrics[name]).sum() if name in logs.metrics else math.nan
             row[name] = float(total / updates) if updates else math.nan
         return row
 
-    def _evaluate(self, env_steps: int, eval_log: rd.CsvLog, writer, progress) -> EvalResult:
+    # -- rows and evaluations ------------------------------------------------------------------------
+
+    def _write_row(self, row: dict[str, Any], recent=None) -> None:
+        self.metrics_log.append(row)
+        for name, value in row.items():
+            if name not in ("step", "phase") and isinstance(value, int | float) and not math.isnan(value):
+                self.writer.add_scalar(f"train/{name}", value, row["step"])
+        speed = row.get("steps_per_s") or row.get("updates_per_s") or 0.0
+        self.progress.update(self.step, speed, np.mean(recent) if recent else None)
+
+    def _evaluate(self, phase: str = "online") -> EvalResult:
         self.eval_key, key = jax.random.split(self.eval_key)
         result = self.evaluator(self.state.agent, key)
         summary = result.summary()
-        eval_log.append(
-            {"env_steps": env_steps, **summary, "returns": " ".join(f"{r:g}" for r in result.returns)}
-        )
+        returns = " ".join(f"{r:g}" for r in result.returns)
+        self.eval_log.append({**self._base_row(phase), **summary, "returns": returns})
         for name in ("return_mean", "return_std"):
-            writer.add_scalar(f"eval/{name}", summary[name], env_steps)
-        progress.message(
-            f"eval @ {env_steps:,} steps: return {result.mean:.2f} ± {result.std:.2f} "
+            self.writer.add_scalar(f"eval/{name}", summary[name], self.step)
+        self.progress.message(
+            f"eval @ step {self.step:,} ({phase}): return {result.mean:.2f} ± {result.std:.2f} "
             f"over {len(result.returns)} games"
         )
+        self.final_eval, self.last_eval_step = result, self.step
         return result
 
 
-def train(
-    config: RunConfig,
-    agent: Agent,
-    replay_config: ReplayConfig,
-    schedule: Schedule,
-    *,
-    resume: bool = False,
-    quiet: bool = False,
-) -> TrainResult:
-    """Trains `agent` online as `config` says, recording everything in the run directory.
+def train(config: AgentConfig, *, resume: bool = False, quiet: bool = False) -> TrainResult:
+    """Trains the agent `config` describes through its phases, recording everything in the run directory.
 
     Raises:
       RunDirError: the run directory holds another run (or, resuming, a run with other settings or none).
-      ValueError: settings that cannot work (an unknown game, a replay too small...).
+      DatasetError: a demonstration dataset that is missing, damaged, empty or of another game or preset.
+      ValueError: settings that cannot work (an unknown game, a replay too small, terms without demos...).
     """
-    run = _Run(config, agent, replay_config, schedule, resume, quiet)
+    run = _Run(config, resume, quiet)
     with _stop_on_signals():
         return run.run()

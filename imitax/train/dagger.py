@@ -1,0 +1,77 @@
+"""DAgger's rounds (Ross et al. 2011, "A Reduction of Imitation Learning and Structured Prediction to
+No-Regret Online Learning"): the current policy acts, mixed with the expert by beta, on ale-py emulators;
+the built-in expert labels every visited state (the oracle); the labelled steps join the replay's
+demonstration partition, in memory, where every earlier round's data stays (the aggregate); the learner
+then trains on the aggregate, warm-started from the previous round."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from imitax.agents.algorithms import DaggerConfig
+from imitax.data.dataset import DatasetWriter, Episode, Source
+from imitax.data.replay_loader import add_episodes
+from imitax.data.rollout import RolloutState
+from imitax.envs import AtariEnv
+from imitax.experts import default_expert, make_expert
+from imitax.replay import Replay, ReplayState
+from imitax.types import EnvSpec
+
+
+class DaggerRounds:
+    """The emulators, the expert and the aggregate of one DAgger run."""
+
+    def __init__(self, config: DaggerConfig, spec: EnvSpec, act, seed: int):
+        if spec.preset is None:
+            raise ValueError(f"DAgger needs an Atari game with a built-in expert; {spec.name} is not one.")
+        self.config, self.spec = config, spec
+        try:
+            self.expert_name = config.expert or default_expert(spec.name)
+            self.expert = make_expert(self.expert_name, spec.name)
+        except ValueError as err:
+            raise ValueError(f"DAgger labels every state with a built-in expert. {err}") from None
+        envs = [AtariEnv(spec.name, config.env_preset, training=False) for _ in range(config.round_envs)]
+        self.games = RolloutState(envs, seed=seed)  # games go on across rounds
+        self.rng = np.random.default_rng(seed)
+        self.episodes: list[Episode] = []
+        key = jax.random.key(0)  # greedy acting draws nothing from it
+        self._greedy = jax.jit(lambda state, obs: act(state, obs, key, 0.0))
+
+    def collect(
+        self, agent_state: Any, replay_state: ReplayState, replay: Replay, beta: float, round_index: int
+    ) -> tuple[dict[str, float], ReplayState]:
+        """Acts one round, adds its labelled steps to the demonstration partition; returns the round's
+        figures for the metrics row and the new replay state."""
+
+        def policy(obs: np.ndarray) -> np.ndarray:
+            return np.asarray(self._greedy(agent_state, jnp.asarray(obs)))
+
+        rollout = self.games.collect(policy, self.expert, self.config.round_steps, beta, self.rng)
+        replay_state = add_episodes(
+            rollout.episodes, replay, replay_state, self.spec, what=f"DAgger round {round_index}"
+        )
+        if self.config.save_aggregate:
+            self.episodes.extend(rollout.episodes)
+        done = rollout
+        stats = {
+            "beta": beta,
+            "round_return": float(np.mean(done.scores)) if done.scores else float("nan"),
+            "round_games": len(done.scores),
+            "round_labels": done.labels,
+            "disagreement": done.disagreement,
+            "steps_per_s": done.steps_per_s,
+        }
+        return stats, replay_state
+
+    def save(self, path: str) -> Path:
+        """Writes the aggregated episodes as a demonstration dataset."""
+        source = Source(kind="dagger", name=self.expert_name)
+        writer = DatasetWriter(Path(path), self.spec, source)
+        for episode in self.episodes:
+            writer.add(episode)
+        return Path(path)

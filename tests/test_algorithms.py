@@ -1,0 +1,150 @@
+"""Every algorithm end to end on real Pong at a tiny budget, through the CLI, and the bad inputs that
+learning from demonstrations invites."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+from imitax import cli
+from imitax.data.dataset import DatasetWriter, Source, load_dataset
+from imitax.data.record import ExpertRecordConfig, record_expert
+from imitax.envs import atari_spec
+
+SMALL = ["--num-envs", "2", "--eval-episodes", "1", "--batch-size", "8", "--offline-log-every", "10"]
+
+
+@pytest.fixture(scope="module")
+def demos(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("demos") / "pong"
+    record_expert(ExpertRecordConfig(env="Pong", out=str(out), episodes=2, max_episode_steps=100, quiet=True))
+    return out
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    with path.open() as f:
+        return list(csv.DictReader(f))
+
+
+def _train(algo: str, *args: str) -> int:
+    return cli.main(["train", algo, *SMALL, *args])
+
+
+@pytest.mark.timeout(600)
+def test_bc_clones_offline_and_evaluates_in_the_game(tmp_path, demos):
+    run = tmp_path / "bc"
+    assert _train("bc", "--demos", str(demos), "--pretrain-updates", "20", "--run-dir", str(run)) == 0
+    rows = _rows(run / "metrics.csv")
+    assert [int(r["updates"]) for r in rows] == [10, 20]
+    assert {r["phase"] for r in rows} == {"pretrain"}
+    assert all(int(r["env_steps"]) == 0 for r in rows)
+    assert 0 <= float(rows[-1]["bc_accuracy"]) <= 1 and float(rows[-1]["bc_loss"]) > 0
+    evals = _rows(run / "eval.csv")
+    assert int(evals[-1]["updates"]) == 20 and int(evals[-1]["episodes"]) == 1
+
+
+@pytest.mark.timeout(600)
+def test_dqfd_pretrains_then_learns_online_with_demonstrations_kept(tmp_path, demos):
+    run = tmp_path / "dqfd"
+    args = ["--demos", str(demos), "--pretrain-updates", "20", "--total-steps", "64", "--log-every", "32"]
+    args += [
+        "--replay-capacity",
+        "1000",
+        "--n-step",
+        "3",
+        "--checkpoint-every",
+        "1000",
+        "--run-dir",
+        str(run),
+    ]
+    assert _train("dqfd", *args) == 0
+    rows = _rows(run / "metrics.csv")
+    assert [r["phase"] for r in rows] == ["pretrain", "pretrain", "online", "online"]
+    assert [int(r["step"]) for r in rows] == [10, 20, 52, 84]  # offline updates + environment steps
+    online = rows[-1]
+    assert int(online["updates"]) == 20 + 64 // 4  # the pre-training's, then one every 4 steps
+    assert float(online["margin_loss"]) > 0  # demonstrations are still sampled online
+    assert float(online["nstep_loss"]) > 0 and float(online["td_loss"]) > 0
+
+
+@pytest.mark.timeout(600)
+def test_resume_keeps_the_demonstrations(tmp_path, demos):
+    run = tmp_path / "dqfd"
+    args = ["--demos", str(demos), "--pretrain-updates", "10", "--log-every", "32", "--save-replay", "False"]
+    args += ["--replay-capacity", "1000", "--checkpoint-every", "32", "--run-dir", str(run)]
+    assert _train("dqfd", *args, "--total-steps", "32") == 0
+    assert cli.main(["train", "dqfd", "--resume", str(run), "--total-steps", "64"]) == 0
+    rows = _rows(run / "metrics.csv")
+    assert [int(r["env_steps"]) for r in rows] == [0, 32, 64]
+    assert float(rows[-1]["margin_loss"]) > 0  # reloaded from the dataset, since the replay was not saved
+
+
+@pytest.mark.timeout(600)
+def test_bc_then_dqn_switches_objective(tmp_path, demos):
+    run = tmp_path / "bcdqn"
+    args = ["--demos", str(demos), "--pretrain-updates", "10", "--total-steps", "32", "--log-every", "32"]
+    args += ["--replay-capacity", "1000", "--run-dir", str(run)]
+    assert _train("bc-dqn", *args) == 0
+    pretrain, online = _rows(run / "metrics.csv")
+    assert pretrain["phase"] == "pretrain" and pretrain["nstep_loss"] == ""
+    assert online["phase"] == "online" and float(online["nstep_loss"]) > 0 and online["bc_loss"] != ""
+
+
+@pytest.mark.timeout(600)
+def test_dagger_rounds_label_with_the_expert(tmp_path):
+    run = tmp_path / "dagger"
+    args = ["--env", "Pong", "--rounds", "2", "--round-steps", "64", "--round-envs", "2"]
+    args += ["--round-updates", "10", "--run-dir", str(run), "--save-aggregate", str(tmp_path / "agg")]
+    assert _train("dagger", *args) == 0
+    rounds = [r for r in _rows(run / "metrics.csv") if r["round"] != ""]
+    assert [int(r["round"]) for r in rounds] == [0, 1]
+    assert [float(r["beta"]) for r in rounds] == [1.0, 0.5]
+    assert [int(r["round_labels"]) for r in rounds] == [64, 64]
+    assert all(0 <= float(r["disagreement"]) <= 1 for r in rounds)
+    assert [int(r["updates"]) for r in rounds] == [10, 20]  # each round trains after acting
+    assert len(_rows(run / "eval.csv")) == 2
+    aggregate = list(load_dataset(tmp_path / "agg").episodes())
+    assert sum(e.num_steps for e in aggregate) == 128
+    first_round = aggregate[:2]  # beta 1: the expert's action is executed at every step
+    assert all((e.actions == e.labels).all() for e in first_round)
+    assert any((e.actions != e.labels).any() for e in aggregate[2:])  # beta 1/2: the learner acts too
+
+
+# -- bad input ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def empty_dataset(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("empty") / "pong"
+    DatasetWriter(out, atari_spec("Pong", "nature"), Source("expert", "none"))
+    return out
+
+
+@pytest.mark.parametrize(
+    "algo, args, message",
+    [
+        (
+            "bc",
+            ["--demos", "{demos}", "--env", "Breakout"],
+            "game: dataset has Pong, environment is Breakout",
+        ),
+        ("bc", ["--demos", "{empty}"], "holds no steps"),
+        ("bc", ["--demos", "/nowhere/at/all"], "is not a dataset"),
+        ("bc", [], "name them with --demos"),
+        ("dqn", ["--loss", "td=1,margn=1"], "unknown loss term 'margn'"),
+        ("dqn", ["--loss", "td=1,margin=1"], "margin term learns from demonstrations only"),
+        ("dqn", ["--demo-fraction", "0.25"], "--demo-fraction draws from demonstrations"),
+        ("dagger", ["--env", "Seaquest"], "Seaquest"),
+    ],
+)
+def test_bad_input_gives_one_message_and_writes_nothing(
+    tmp_path, capsys, demos, empty_dataset, algo, args, message
+):
+    run = tmp_path / "run"
+    args = [a.format(demos=demos, empty=empty_dataset) for a in args]
+    assert cli.main(["train", algo, *args, "--run-dir", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not run.exists()
