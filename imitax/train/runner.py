@@ -108,19 +108,35 @@ def derive_seed(seed: int, *words: int) -> int:
 _TRAIN_ENVS, _EVAL_ENVS, _DAGGER_ENVS = 1, 2, 3
 
 
+class StopRequest:
+    """Set by Ctrl-C (SIGINT) or a kill (SIGTERM, as schedulers send): training stops at the end of the
+    compiled chunk in flight, where its state is whole, and saves a checkpoint. A second signal stops at
+    once (the last periodic checkpoint stands)."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def check(self) -> None:
+        """Raises KeyboardInterrupt, between chunks, once a stop was asked for."""
+        if self.requested:
+            raise KeyboardInterrupt
+
+
 @contextlib.contextmanager
-def _stop_on_signals():
-    """Ctrl-C (SIGINT) and kill (SIGTERM, as schedulers send) both stop training the same way: at the end
-    of the compiled chunk in flight, with a checkpoint. Installed explicitly, because a process started in
-    the background inherits SIGINT ignored and Python then never raises KeyboardInterrupt."""
+def _stop_on_signals(stop: StopRequest):
+    """Installs the handlers explicitly, because a process started in the background inherits SIGINT
+    ignored and Python then never raises KeyboardInterrupt."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
-    def stop(signum, frame):
-        raise KeyboardInterrupt
+    def handle(signum, frame):
+        if stop.requested:
+            raise KeyboardInterrupt
+        stop.requested = True
+        print("\nStopping at the end of this chunk (signal again to stop at once)...", flush=True)
 
-    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
@@ -212,6 +228,7 @@ class _Run:
         self.offline_zeros = zero_metrics(self.offline_learn, self.state.agent, self.state.replay)
         self.metric_names = sorted(set(self.zeros) | set(self.offline_zeros))
         self.resumed = resume
+        self.stop = StopRequest()
         self.offline_updates = 0  # updates of the offline phase and DAgger's rounds
         self.dagger_round = 0
 
@@ -376,6 +393,7 @@ class _Run:
             if eval_every and self.offline_updates % eval_every == 0:
                 self._evaluate(phase)
             self._maybe_save()
+            self.stop.check()
 
     def _offline_chunk(self):
         if not hasattr(self, "_compiled_offline"):
@@ -422,6 +440,7 @@ class _Run:
                 self._write_row({**self._base_row("dagger"), **stats})
             self._evaluate("dagger")
             self._save()
+            self.stop.check()
         if config.save_aggregate:
             path = rounds.save(config.save_aggregate)
             self.progress.message(f"Saved the aggregated demonstrations to {path}")
@@ -464,6 +483,7 @@ class _Run:
                     self._evaluate()
                     last_eval = env_steps
                 self._maybe_save()
+            self.stop.check()
         except KeyboardInterrupt:
             if interval:  # the chunks finished since the last row: keep them
                 self._write_row(self._online_row(interval, recent), recent)
@@ -539,5 +559,5 @@ def train(config: AgentConfig, *, resume: bool = False, quiet: bool = False) -> 
       ValueError: settings that cannot work (an unknown game, a replay too small, terms without demos...).
     """
     run = _Run(config, resume, quiet)
-    with _stop_on_signals():
+    with _stop_on_signals(run.stop):
         return run.run()
