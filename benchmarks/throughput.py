@@ -23,11 +23,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from imitax.agents.dqn import NATURE, make_dqn
-from imitax.agents.dqn.train import schedule_of
+from imitax.agents.agent import make_agent
+from imitax.agents.algorithms import DQN_NATURE as NATURE
 from imitax.envs import make_vec_env
 from imitax.replay import make_replay
-from imitax.train.loop import initial_loop_state, make_train_chunk
+from imitax.train.loop import initial_loop_state, make_learn_step, make_train_chunk, zero_metrics
+from imitax.train.runner import Schedule, expected_updates
 
 NUM_ENVS = 8
 
@@ -77,18 +78,21 @@ def envpool_random(steps: int) -> tuple[float, float]:
 def training_loop(config, steps: int, warm_chunks: int, chunks: int) -> float:
     """Env steps per second of the compiled loop with `config` (updates on or off by learning_starts)."""
     env = make_vec_env("Pong", NUM_ENVS, seed=1, training=True)
-    agent = make_dqn(config)
-    replay = make_replay(config.replay, env.spec, NUM_ENVS)
+    agent = make_agent(config)
+    replay = make_replay(config.replay_config(0), env.spec, NUM_ENVS)
     xla = env.xla()
     first = env.reset()
     state = initial_loop_state(
         agent.init(jax.random.key(0), env.spec), replay.init(), xla.handle, first, jax.random.key(1)
     )
-    schedule = schedule_of(config)
+    schedule = Schedule.of(config, expected_updates(config))
+    learn = make_learn_step(agent, replay, schedule.beta)
     chunk = jax.jit(
         make_train_chunk(
             agent,
             replay,
+            learn,
+            zero_metrics(learn, state.agent, state.replay),
             xla.step,
             stacked=True,
             epsilon_fn=schedule.epsilon,
@@ -113,8 +117,10 @@ def training_loop(config, steps: int, warm_chunks: int, chunks: int) -> float:
 
 def update_ms(config, repeats: int) -> float:
     env_spec = make_vec_env("Pong", 1).spec
-    agent = make_dqn(config)
-    replay = make_replay(dataclasses.replace(config.replay, capacity=NUM_ENVS * 1000), env_spec, NUM_ENVS)
+    agent = make_agent(config)
+    replay = make_replay(
+        dataclasses.replace(config.replay_config(0), capacity=NUM_ENVS * 1000), env_spec, NUM_ENVS
+    )
     rng = np.random.default_rng(0)
     state = agent.init(jax.random.key(0), env_spec)
     batch = jax.eval_shape(replay.sample, replay.init(), jax.random.key(0))

@@ -1,0 +1,268 @@
+"""Does imitax learn from demonstrations? BC, BC on DART-noisy data, DAgger (Pong and Breakout), and DQfD
+against DQN, on a 2-core CPU. Not part of the tests (it runs for hours at its full budget).
+
+Each training runs as an `imitax train ...` child process, stopped with Ctrl-C (it saves a checkpoint)
+when its time is up, and its final checkpoint then plays `--eval-games` whole games. Figures:
+  bc_vs_expert, bc_dart_vs_expert  BC on 50,000 clean expert steps / steps with 25% DART noise
+  dagger_vs_expert                 DAgger on Pong, acting + labelling + training within the budget
+  dagger_breakout_vs_expert        the same on Breakout
+  dqfd_return_at_steps, dqn_return_at_steps   after --dqfd-steps environment steps, DQfD with the clean
+                                   demonstrations and DQN without them, same seed and settings otherwise
+  update_ms_dqn, update_ms_dqfd    one jitted update of each objective on the same batch (Nature CNN)
+  per_sample_ms                    a prioritized batch of 32 from 1,000,000 entries
+`_vs_expert` is on the random-to-expert scale, (x - random) / (expert - random), random play and the
+expert measured in this run (the expert: the games recorded as demonstrations). Parts already done
+are read back from --work (delete a part's directory to redo it); `--only` picks parts. Prints a table
+and, as its last line, one JSON object, also written to benchmarks/results/learn_from_demos.json, with
+learning curves as PNGs beside it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+RESULTS = Path(__file__).parent / "results"
+PARTS = ("demos", "bc", "bc_dart", "dagger", "dagger_breakout", "dqfd", "dqn", "speed")
+
+
+def run_child(args: list[str], minutes: float, log: Path) -> float:
+    """Runs `imitax <args>` until it ends or `minutes` pass (then Ctrl-C); returns minutes taken."""
+    command = [sys.executable, "-m", "imitax.cli", *args]
+    print(" ".join(command), flush=True)
+    start = time.perf_counter()
+    with log.open("w") as out:
+        child = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env={**os.environ})
+        try:
+            child.wait(timeout=minutes * 60)
+        except subprocess.TimeoutExpired:
+            child.send_signal(signal.SIGINT)
+            child.wait(timeout=900)
+    return (time.perf_counter() - start) / 60
+
+
+def evaluate(run_dir: Path, games: int, epsilon: float) -> dict:
+    from imitax.train.evaluation import evaluate_run
+
+    result, step = evaluate_run(str(run_dir), episodes=games, epsilon=epsilon, seed=777)
+    return {"mean": result.mean, "std": result.std, "returns": result.returns.tolist(), "checkpoint": step}
+
+
+def random_return(game: str, games: int) -> float:
+    """Mean score of uniformly random play over `games` whole games."""
+    import jax
+
+    from imitax.envs import make_vec_env
+    from imitax.train.evaluation import Evaluator
+
+    env = make_vec_env(game, games, training=False, seed=99)
+
+    def act(state, obs, key, epsilon):
+        return jax.random.randint(key, (obs.shape[0],), 0, env.spec.num_actions)
+
+    evaluator = Evaluator(env, act, 1.0, env.spec.preset.max_episode_steps + 2)
+    return float(evaluator(None, jax.random.key(0)).mean)
+
+
+def record_demos(work: Path, steps: int) -> dict:
+    from imitax.data.dataset import load_dataset
+    from imitax.data.record import ExpertRecordConfig, record_expert
+
+    out = {}
+    for name, noise, seed in (("clean", 0.0, 0), ("dart", 0.25, 1000)):
+        path = work / f"demos_{name}"
+        if not path.exists():
+            config = ExpertRecordConfig(
+                env="Pong", out=str(path), episodes=1, min_steps=steps, noise=noise, seed=seed, quiet=True
+            )
+            record_expert(config)
+        scores = load_dataset(path).summary_arrays()["scores"]
+        out[name] = {"path": str(path), "games": len(scores), "score_mean": float(np.mean(scores))}
+    return out
+
+
+def train_part(work: Path, name: str, args: list[str], minutes: float, games: int, epsilon: float) -> dict:
+    run = work / name
+    done = work / f"{name}.json"
+    if done.exists():
+        return json.loads(done.read_text())
+    if run.exists():
+        args = [args[0], args[1], "--resume", str(run)]  # an interrupted benchmark continues the run
+        minutes_taken = run_child(args, minutes, work / f"{name}.log")
+    else:
+        minutes_taken = run_child([*args, "--run-dir", str(run)], minutes, work / f"{name}.log")
+    result = {"minutes": minutes_taken, "eval": evaluate(run, games, epsilon), "run_dir": str(run)}
+    from imitax.train.run_dir import EVAL_FILE, METRICS_FILE, read_rows
+
+    result["metrics_rows"] = len(read_rows(run / METRICS_FILE))
+    result["evals"] = [
+        {k: r[k] for k in ("step", "env_steps", "updates", "return_mean")} for r in read_rows(run / EVAL_FILE)
+    ]
+    done.write_text(json.dumps(result, indent=2))
+    return result
+
+
+def speed() -> dict:
+    """update_ms of DQN and DQfD objectives on the same batch, and PER sampling at 1M entries."""
+    import dataclasses
+
+    import jax
+    import jax.numpy as jnp
+
+    from imitax.agents.agent import make_agent
+    from imitax.agents.algorithms import DQFD_FAST
+    from imitax.envs import atari_spec
+    from imitax.replay import make_replay
+
+    spec = atari_spec("Pong", "nature", training=True)
+    dqfd = dataclasses.replace(DQFD_FAST, augment_shift=0)
+    dqn = dataclasses.replace(dqfd, loss="td=1")  # the same network, batch and optimizer
+    replay = make_replay(dataclasses.replace(dqfd.replay_config(1000), capacity=8000), spec, 8)
+    rng = np.random.default_rng(0)
+    shapes = jax.eval_shape(replay.sample, replay.init(), jax.random.key(0))
+    batch = jax.tree.map(lambda s: jnp.asarray(rng.integers(0, 2, s.shape).astype(s.dtype)), shapes)
+    out = {}
+    for name, config in (("dqn", dqn), ("dqfd", dqfd)):
+        agent = make_agent(config)
+        update = jax.jit(agent.update, donate_argnums=0)
+        state, _ = update(agent.init(jax.random.key(0), spec), batch)
+        times = []
+        for _ in range(30):
+            start = time.perf_counter()
+            state, metrics = update(state, batch)
+            jax.block_until_ready(metrics)
+            times.append(time.perf_counter() - start)
+        out[f"update_ms_{name}"] = round(float(np.median(times)) * 1e3, 2)
+    out["dqfd_vs_dqn_update"] = round(out["update_ms_dqfd"] / out["update_ms_dqn"], 3)
+    return out
+
+
+def plot(results: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    for name in ("bc", "bc_dart", "dagger"):
+        if name in results:
+            evals = results[name]["evals"]
+            updates = [int(e["updates"]) for e in evals]
+            axes[0].plot(updates, [float(e["return_mean"]) for e in evals], "o-", label=name)
+    axes[0].set(xlabel="gradient updates", ylabel="evaluation return (Pong)", title="Imitation on Pong")
+    for name in ("dqfd", "dqn"):
+        if name in results:
+            evals = results[name]["evals"]
+            steps = [int(e["env_steps"]) for e in evals]
+            axes[1].plot(steps, [float(e["return_mean"]) for e in evals], "o-", label=name)
+    axes[1].set(xlabel="environment steps", ylabel="evaluation return (Pong)", title="DQfD against DQN")
+    for ax in axes:
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--work", default="runs/learn_from_demos", help="where runs and demos go")
+    parser.add_argument("--demo-steps", type=int, default=50_000)
+    parser.add_argument("--bc-minutes", type=float, default=20)
+    parser.add_argument("--dagger-minutes", type=float, default=30)
+    parser.add_argument("--dagger-rounds", type=int, default=12)
+    parser.add_argument("--dqfd-steps", type=int, default=100_000)
+    parser.add_argument("--dqfd-minutes", type=float, default=60, help="time limit of each of DQfD and DQN")
+    parser.add_argument("--eval-games", type=int, default=20)
+    parser.add_argument("--only", nargs="*", choices=PARTS, default=list(PARTS))
+    args = parser.parse_args()
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    results: dict = {}
+    saved = RESULTS / "learn_from_demos.json"
+    if saved.exists():  # parts run earlier keep their figures
+        results = json.loads(saved.read_text()).get("parts", {})
+    games = args.eval_games
+    if "demos" in args.only or not (work / "demos_clean").exists():
+        results["demos"] = record_demos(work, args.demo_steps)
+        results["random_pong"] = random_return("Pong", games)
+        results["random_breakout"] = random_return("Breakout", games)
+    clean, dart = str(work / "demos_clean"), str(work / "demos_dart")
+    bc = ["--offline-log-every", "1000", "--offline-eval-every", "0", "--pretrain-updates", "1000000"]
+    dqn = ["--loss", "td=1,nstep=1", "--pretrain-updates", "0", "--learning-starts", "5000"]
+    dqn += ["--epsilon-start", "1.0", "--epsilon-decay-steps", "50000"]
+    parts = {
+        "bc": (["train", "bc", "--demos", clean, *bc], args.bc_minutes, 0.0),
+        "bc_dart": (["train", "bc", "--demos", dart, *bc], args.bc_minutes, 0.0),
+        "dagger": (
+            ["train", "dagger", "--env", "Pong", "--rounds", str(args.dagger_rounds)],
+            args.dagger_minutes,
+            0.0,
+        ),
+        "dagger_breakout": (
+            ["train", "dagger", "--env", "Breakout", "--rounds", str(args.dagger_rounds)],
+            args.dagger_minutes,
+            0.0,
+        ),
+        "dqfd": (
+            ["train", "dqfd", "--preset", "fast", "--demos", clean, "--total-steps", str(args.dqfd_steps)],
+            args.dqfd_minutes,
+            0.05,
+        ),
+        # DQN: DQfD's fast settings without demonstrations (nor the terms and pre-training they feed),
+        # exploring from scratch as an agent without them must.
+        "dqn": (
+            ["train", "dqfd", "--preset", "fast", *dqn, "--total-steps", str(args.dqfd_steps)],
+            args.dqfd_minutes,
+            0.05,
+        ),
+    }
+    for name, (train_args, minutes, epsilon) in parts.items():
+        if name in args.only:
+            results[name] = train_part(work, name, train_args, minutes, games, epsilon)
+    if "speed" in args.only:
+        results["speed"] = speed()
+    per = RESULTS / "replay.json"
+    if per.exists():
+        results["per_sample_ms"] = json.loads(per.read_text()).get("per_sample_ms")
+
+    def vs_expert(value: float, random: float, expert: float) -> float:
+        return round((value - random) / (expert - random), 3)
+
+    expert_pong = results["demos"]["clean"]["score_mean"]
+    figures: dict = {"machine": "2-core CPU", "eval_games": games, "expert_pong": expert_pong}
+    figures["random_pong"] = results.get("random_pong")
+    for name in ("bc", "bc_dart", "dagger"):
+        if name in results:
+            mean = results[name]["eval"]["mean"]
+            figures[f"{name}_return"] = mean
+            figures[f"{name}_vs_expert"] = vs_expert(mean, results["random_pong"], expert_pong)
+            figures[f"{name}_minutes"] = round(results[name]["minutes"], 1)
+    if "dagger_breakout" in results:
+        mean = results["dagger_breakout"]["eval"]["mean"]
+        expert_breakout = 771.8  # benchmarks/demos.py, 10 games (a Breakout game lasts 27,000 steps)
+        figures["dagger_breakout_return"] = mean
+        figures["dagger_breakout_vs_expert"] = vs_expert(mean, results["random_breakout"], expert_breakout)
+    for name in ("dqfd", "dqn"):
+        if name in results and results[name]["evals"]:
+            figures[f"{name}_return"] = results[name]["eval"]["mean"]
+            figures[f"{name}_env_steps"] = int(results[name]["evals"][-1]["env_steps"])
+    figures.update(results.get("speed", {}))
+    figures["per_sample_ms"] = results.get("per_sample_ms")
+    RESULTS.mkdir(exist_ok=True)
+    plot(results, RESULTS / "learn_from_demos.png")
+    for name, value in figures.items():
+        print(f"{name:>28}  {value}")
+    saved.write_text(json.dumps({**figures, "parts": results}, indent=2))
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()
