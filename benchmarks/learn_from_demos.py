@@ -102,7 +102,10 @@ def train_part(work: Path, name: str, args: list[str], minutes: float, games: in
     result = {"minutes": minutes_taken, "eval": evaluate(run, games, epsilon), "run_dir": str(run)}
     from imitax.train.run_dir import EVAL_FILE, METRICS_FILE, read_rows
 
-    result["metrics_rows"] = len(read_rows(run / METRICS_FILE))
+    rows = read_rows(run / METRICS_FILE)
+    result["metrics_rows"] = len(rows)
+    result["env_steps"] = int(rows[-1]["env_steps"]) if rows else 0
+    result["updates"] = int(rows[-1]["updates"]) if rows else 0
     result["evals"] = [
         {k: r[k] for k in ("step", "env_steps", "updates", "return_mean")} for r in read_rows(run / EVAL_FILE)
     ]
@@ -251,9 +254,9 @@ def main() -> None:
         figures["dagger_breakout_return"] = mean
         figures["dagger_breakout_vs_expert"] = vs_expert(mean, results["random_breakout"], expert_breakout)
     for name in ("dqfd", "dqn"):
-        if name in results and results[name]["evals"]:
+        if name in results:
             figures[f"{name}_return"] = results[name]["eval"]["mean"]
-            figures[f"{name}_env_steps"] = int(results[name]["evals"][-1]["env_steps"])
+            figures[f"{name}_env_steps"] = results[name]["env_steps"]
     figures.update(results.get("speed", {}))
     figures["per_sample_ms"] = results.get("per_sample_ms")
     RESULTS.mkdir(exist_ok=True)

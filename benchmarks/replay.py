@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from pathlib import Path
 import time
 
 import jax
@@ -130,6 +131,9 @@ def main() -> None:
     }
     for name, value in figures.items():
         print(f"{name:>28}  {value}")
+    results = Path(__file__).parent / "results"
+    results.mkdir(exist_ok=True)
+    (results / "replay.json").write_text(json.dumps(figures, indent=2) + "\n")
     print(json.dumps(figures))
 
 

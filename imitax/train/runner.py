@@ -379,21 +379,26 @@ class _Run:
         chunk = self._offline_chunk()
         eval_every = config.offline_eval_every if eval_every is None else eval_every
         interval: list[tuple[UpdateLog, float]] = []
-        while self.offline_updates < until:
-            to_row = config.offline_log_every - self.offline_updates % config.offline_log_every
-            count = min(to_row, CHUNK_UPDATES, until - self.offline_updates)
-            start = time.perf_counter()
-            self.state, log = chunk(self.state, jnp.asarray(count, jnp.int32))
-            interval.append((jax.device_get(log), time.perf_counter() - start))
-            self.offline_updates += count
-            if self.offline_updates % config.offline_log_every == 0 or self.offline_updates == until:
-                row = self._offline_row(interval, phase)
-                self._write_row({**row, **(last_row or {})} if self.offline_updates == until else row)
-                interval.clear()
-            if eval_every and self.offline_updates % eval_every == 0:
-                self._evaluate(phase)
-            self._maybe_save()
-            self.stop.check()
+        try:
+            while self.offline_updates < until:
+                to_row = config.offline_log_every - self.offline_updates % config.offline_log_every
+                count = min(to_row, CHUNK_UPDATES, until - self.offline_updates)
+                start = time.perf_counter()
+                self.state, log = chunk(self.state, jnp.asarray(count, jnp.int32))
+                interval.append((jax.device_get(log), time.perf_counter() - start))
+                self.offline_updates += count
+                if self.offline_updates % config.offline_log_every == 0 or self.offline_updates == until:
+                    row = self._offline_row(interval, phase)
+                    self._write_row({**row, **(last_row or {})} if self.offline_updates == until else row)
+                    interval.clear()
+                if eval_every and self.offline_updates % eval_every == 0:
+                    self._evaluate(phase)
+                self._maybe_save()
+                self.stop.check()
+        except KeyboardInterrupt:
+            if interval:  # the updates done since the last row: keep them
+                self._write_row(self._offline_row(interval, phase))
+            raise
 
     def _offline_chunk(self):
         if not hasattr(self, "_compiled_offline"):
