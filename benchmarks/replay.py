@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from pathlib import Path
 import time
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
