@@ -76,6 +76,7 @@ def _parse_train(argv: list[str], prog: str, algo: Any):
     early = argparse.ArgumentParser(add_help=False)
     early.add_argument("--preset", default=algo.default_preset, choices=sorted(algo.presets))
     early.add_argument("--resume", default=None)
+    early.add_argument("--run-dir", default=None)
     known, _ = early.parse_known_args(argv)
     resumed = known.resume and _saved_config(algo.config, Path(known.resume))
     default = resumed or algo.presets[known.preset]
@@ -84,9 +85,10 @@ def _parse_train(argv: list[str], prog: str, algo: Any):
     args = _parse(cls, argv, prog, default=cls(default, known.preset, known.resume), description=description)
     config = args.config
     if args.resume:
-        if config.run_dir not in (None, args.resume):
+        # The run is the directory given, however its path is spelled or wherever it was moved.
+        if known.run_dir and Path(known.run_dir).resolve() != Path(args.resume).resolve():
             raise ValueError(
-                f"--resume {args.resume} continues that directory; drop --run-dir {config.run_dir}."
+                f"--resume {args.resume} continues that directory; drop --run-dir {known.run_dir}."
             )
         config = dataclasses.replace(config, run_dir=args.resume)
     return config, bool(args.resume)
@@ -160,6 +162,14 @@ class EvalArgs:
     """Checkpoint step (default: the latest)."""
     seed: int = 12345
     """Seeds the evaluation environments and exploration."""
+
+    def __post_init__(self) -> None:
+        if self.episodes < 1:
+            raise ValueError(f"--episodes must be >= 1, got {self.episodes}")
+        if not 0.0 <= self.epsilon <= 1.0:
+            raise ValueError(f"--epsilon must be in [0, 1], got {self.epsilon}")
+        if self.seed < 0:
+            raise ValueError(f"--seed must be >= 0, got {self.seed}")
 
 
 def _eval(argv: list[str], prog: str) -> int:

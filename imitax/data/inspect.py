@@ -84,8 +84,8 @@ def verify_dataset(path: str | Path) -> VerifyReport:
         if cut:
             report.problems.append(
                 f"{HDF5_FILE} is truncated ({int(cut.group(1)):,} of {int(cut.group(2)):,} bytes): it was "
-                f"cut while being written or copied. `imitax data verify {path} --repair` makes the episodes "
-                "before the cut readable again (the original is kept as a .bak file)."
+                f"cut while being written or copied. `imitax data verify {path} --repair True` makes the "
+                "episodes before the cut readable again (the original is kept as a .bak file)."
             )
         else:
             report.problems.append(f"{HDF5_FILE} cannot be opened: {err}")

@@ -287,7 +287,7 @@ class ExpertRecordConfig(RecordSettings):
     env_preset: str = "nature"
     """Preprocessing preset (nature, machado): agents trained on the dataset must use the same."""
     expert: str | None = None
-    """Expert to record (default: the game's default expert; `imitax record experts` lists them)."""
+    """Expert to record (default: the game's default expert; `imitax experts` lists them)."""
 
 
 def record_expert(config: ExpertRecordConfig) -> RecordReport:

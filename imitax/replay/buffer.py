@@ -136,7 +136,7 @@ def _check_config(config: ReplayConfig, num_envs: int, frame_stack: int) -> None
     if config.capacity % num_envs:
         raise ValueError(
             f"capacity {config.capacity} must be a multiple of num_envs {num_envs} "
-            f"(each environment gets its own stream); try {config.capacity // num_envs * num_envs}."
+            f"(each environment gets its own stream); try {max(config.capacity // num_envs, 1) * num_envs}."
         )
     needed = frame_stack + config.n_step  # a wrapped stream loses S-1 steps and n at its head
     if config.capacity and config.capacity // num_envs <= needed:

@@ -164,7 +164,7 @@ def make_train_chunk(
         handle, new = env_step_fn(state.handle, actions)
 
         score = state.score + new.score
-        length = state.length + 1
+        length = state.length + (~current.game_over).astype(jnp.int32)  # a game's end is followed by a reset
         log_games = (new.game_over, score, length)
 
         env_steps = state.env_steps + num_envs

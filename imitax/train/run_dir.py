@@ -101,6 +101,8 @@ def check_new_run_dir(path: Path) -> None:
         raise RunDirError(
             f"{path} already holds a run. Continue it with --resume {path}, or choose another --run-dir."
         )
+    if (path / "data" / "metadata.json").exists():
+        raise RunDirError(f"{path} holds a demonstration dataset, not a run. Choose another --run-dir.")
 
 
 def load_run_record(path: Path) -> dict[str, Any]:
@@ -112,8 +114,6 @@ def load_run_record(path: Path) -> dict[str, Any]:
         record = json.loads(config_file.read_text())
     except json.JSONDecodeError as err:
         raise RunDirError(f"--resume {path}: {CONFIG_FILE} is not valid JSON ({err}).") from None
-    if Checkpointer(path / "checkpoints", create=False).latest_step() is None:
-        raise RunDirError(f"--resume {path}: the run has no checkpoint yet; start it again instead.")
     return record
 
 

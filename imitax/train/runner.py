@@ -228,6 +228,7 @@ class _Run:
         self.offline_zeros = zero_metrics(self.offline_learn, self.state.agent, self.state.replay)
         self.metric_names = sorted(set(self.zeros) | set(self.offline_zeros))
         self.resumed = resume
+        self.restored = resume and start_step is not None  # else it stopped before its first checkpoint
         self.stop = StopRequest()
         self.offline_updates = 0  # updates of the offline phase and DAgger's rounds
         self.dagger_round = 0
@@ -297,7 +298,7 @@ class _Run:
         config = self.config
         self.path.mkdir(parents=True, exist_ok=True)
         self.checkpointer = rd.Checkpointer(self.path / "checkpoints")
-        if self.resumed:
+        if self.restored:
             self._restore(self.checkpointer)
         else:
             self._load_demos()
@@ -313,12 +314,15 @@ class _Run:
         self.progress = TrainProgress(
             final_step(config), self.step, f"{config.algo} {config.env}", not self.quiet
         )
-        if self.resumed:
+        if self.restored:
             refill = "" if config.save_replay else " (replay not saved: refilling it before learning resumes)"
             self.progress.message(f"Resumed {self.path} at step {self.step:,}{refill}.")
+        elif self.resumed:
+            self.progress.message(
+                f"{self.path} stopped before its first checkpoint: starting again in place."
+            )
         self.last_ckpt = self.step
-        self.final_eval: EvalResult | None = None
-        self.last_eval_step: int | None = None
+        self.final_eval, self.last_eval_step = self._evaluation_at_step()
         interrupted = False
         try:
             self._offline_phase(config.pretrain_updates, "pretrain")
@@ -538,6 +542,15 @@ class _Run:
                 self.writer.add_scalar(f"train/{name}", value, row["step"])
         speed = row.get("steps_per_s") or row.get("updates_per_s") or 0.0
         self.progress.update(self.step, speed, np.mean(recent) if recent else None)
+
+    def _evaluation_at_step(self) -> tuple[EvalResult | None, int | None]:
+        """The evaluation already logged at this step (a resumed run that had finished), if any."""
+        rows = rd.read_rows(self.path / rd.EVAL_FILE)
+        if not rows or int(rows[-1]["step"]) != self.step:
+            return None, None
+        returns = np.array([float(r) for r in rows[-1]["returns"].split()])
+        lengths = np.full(len(returns), float(rows[-1]["length_mean"]))
+        return EvalResult(returns, lengths), self.step
 
     def _evaluate(self, phase: str = "online") -> EvalResult:
         self.eval_key, key = jax.random.split(self.eval_key)
