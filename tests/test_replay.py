@@ -292,3 +292,34 @@ def test_rebuilt_stacks_equal_what_envpool_showed():
         np.testing.assert_array_equal(batch.obs_tm1[i], seen[t, e])
         np.testing.assert_array_equal(batch.obs_t[i], seen[t + 1, e])
     env.close()
+
+
+def test_a_resume_cut_ends_every_stream_so_nothing_bootstraps_into_the_next_game():
+    spec = EnvSpec(name="fake", obs_shape=(2, 1), obs_dtype="int32", frame_stack=2, num_actions=4)
+    replay = make_replay(ReplayConfig(capacity=2 * 10, batch_size=4, n_step=3), spec, 2)
+    state = replay.init()
+
+    def step(t: int, first: bool) -> Step:
+        return Step(
+            frame=jnp.asarray([[t], [100 + t]], jnp.int32),
+            action=jnp.zeros(2, jnp.int32),
+            label=jnp.zeros(2, jnp.int32),
+            reward=jnp.ones(2, jnp.float32),
+            terminal=jnp.zeros(2, bool),
+            first=jnp.full(2, first),
+            last=jnp.zeros(2, bool),
+        )
+
+    for t in range(5):  # one game running in each stream when the run is stopped
+        state = replay.add(state, step(t, t == 0))
+    state = replay.cut_streams(state)  # resumed: the environments start new games
+    for t in range(5, 9):
+        state = replay.add(state, step(t, t == 5))
+    rows = jnp.arange(10)  # the first stream
+    valid = np.asarray(replay.is_valid(state, rows))
+    assert not valid[4]  # the cut step starts no transition
+    batch = replay.gather(state, rows[valid])
+    starts = np.asarray(batch.obs_tm1[:, -1, 0])
+    ends = np.asarray(batch.nstep_obs_t[:, -1, 0])
+    assert ((starts < 5) == (ends < 5)).all(), (starts, ends)  # no window crosses the cut
+    np.testing.assert_allclose(batch.nstep_discount_t[starts == 2], 0.99**2)  # truncated, still bootstraps

@@ -94,6 +94,7 @@ class Replay(NamedTuple):
     init: Callable[[], ReplayState]
     add: Callable[[ReplayState, Step], ReplayState]
     add_demos: Callable[[ReplayState, Step], ReplayState]
+    cut_streams: Callable[[ReplayState], ReplayState]
     can_sample: Callable[[ReplayState], jax.Array]
     sample: Callable[..., Transition]  # (state, key, importance_exponent=1.0)
     sample_rows: Callable[[ReplayState, jax.Array], jax.Array]
@@ -236,6 +237,16 @@ def make_replay(config: ReplayConfig, spec: EnvSpec, num_envs: int) -> Replay:
             nearby = demo_rows + jnp.arange(num_envs)[:, None] * stream + ahead[None, :]
             state = _refresh_priorities(state, nearby.ravel(), demo=False)
         return state
+
+    def cut_streams(state: ReplayState) -> ReplayState:
+        """Ends the episode of every agent stream at its newest step (truncated: its value still counts),
+        as when the environments restart with new games after a resume, so that no transition bootstraps
+        across the cut into another game."""
+        if not stream:
+            return state
+        newest = demo_rows + jnp.arange(num_envs) * stream + (state.agent_added - 1) % stream
+        written = state.agent_added > 0
+        return state._replace(last=state.last.at[newest].set(state.last[newest] | written))
 
     def add_demos(state: ReplayState, steps: Step) -> ReplayState:
         """Appends consecutive demonstration steps (leading axis: time) after those already stored.
@@ -517,6 +528,7 @@ def make_replay(config: ReplayConfig, spec: EnvSpec, num_envs: int) -> Replay:
         init=init,
         add=add,
         add_demos=add_demos,
+        cut_streams=cut_streams,
         can_sample=can_sample,
         sample=sample,
         sample_rows=sample_rows,

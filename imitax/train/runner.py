@@ -271,9 +271,10 @@ class _Run:
         restored = checkpointer.restore(self._checkpoint_tree(self.state))
         counters = restored["counters"]
         replay_kept = "replay" in restored
+        # The environments restart with new games: the stored games end where the checkpoint cut them.
         self.state = self.state._replace(
             agent=restored["agent"],
-            replay=restored["replay"] if replay_kept else self.state.replay,
+            replay=self.replay.cut_streams(restored["replay"]) if replay_kept else self.state.replay,
             env_steps=counters["env_steps"],
             fresh_steps=counters["fresh_steps"] if replay_kept else jnp.zeros((), jnp.int32),
             update_debt=counters["update_debt"],
