@@ -273,3 +273,36 @@ def test_verify_reports_inconsistent_episodes(tmp_path):
 def test_not_a_dataset(tmp_path):
     with pytest.raises(DatasetError, match="is not a dataset"):
         load_dataset(tmp_path)
+
+
+@pytest.mark.parametrize("damage", ["not_hdf5", "truncated", "first_episode_broken"])
+def test_info_on_a_damaged_file_is_one_message(recorded, tmp_path, capsys, damage):
+    import shutil
+
+    import h5py
+
+    from imitax import cli
+
+    path = recorded[0]
+    copy = tmp_path / "copy"
+    shutil.copytree(path, copy)
+    data = copy / "data" / "main_data.hdf5"
+    if damage == "not_hdf5":
+        data.write_text("this is not HDF5")
+    elif damage == "truncated":
+        with data.open("r+b") as f:
+            f.truncate(data.stat().st_size // 2)
+    else:
+        with h5py.File(data, "a") as f:
+            del f["episode_0"]["rewards"]
+    assert cli.main(["data", "info", str(copy)]) == 2
+    err = capsys.readouterr().err
+    assert "imitax data verify" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_dataset_path_naming_a_file_is_refused(tmp_path):
+    target = tmp_path / "file"
+    target.write_text("keep me")
+    with pytest.raises(DatasetError, match="is a file"):
+        DatasetWriter(target, atari_spec("Pong", "nature"), Source("expert", "x"))
+    assert target.read_text() == "keep me"

@@ -135,6 +135,8 @@ class DatasetWriter:
         self.path = Path(path)
         self.data = self.path / DATA_DIR
         self.spec = spec
+        if self.path.exists() and not self.path.is_dir():
+            raise DatasetError(f"--out {self.path} is a file; a dataset is a directory. Choose another path.")
         exists = (self.data / METADATA_FILE).exists()
         if exists and not append:
             raise DatasetError(
@@ -290,11 +292,22 @@ class Dataset:
         self.info: dict[str, Any] = metadata["imitax"]
         self._file = path / DATA_DIR / HDF5_FILE
 
+    def _open(self) -> h5py.File:
+        """The episodes' file, read-only; a damaged one is named with what to do about it."""
+        try:
+            return h5py.File(self._file, "r")
+        except OSError as err:
+            raise DatasetError(
+                f"{self.path}: {DATA_DIR}/{HDF5_FILE} cannot be opened ({err}). Run `imitax data verify "
+                f"{self.path}` to see what is damaged; `--repair True` restores a truncated file's earlier "
+                "episodes."
+            ) from None
+
     @property
     def indices(self) -> list[int]:
         """Episodes to use: all but those `imitax data verify --repair` found damaged."""
         broken = set(self.info.get("broken_episodes", ()))
-        with h5py.File(self._file, "r") as file:
+        with self._open() as file:
             return [i for i in range(len(file)) if i not in broken]
 
     @property
@@ -308,7 +321,7 @@ class Dataset:
     def episode(self, index: int, extras: bool | tuple[str, ...] = False) -> Episode:
         """Episode `index`; `extras` loads all (True) or some of its per-step extras."""
         try:
-            with h5py.File(self._file, "r") as file:
+            with self._open() as file:
                 group = file[f"episode_{index}"]
                 infos = group["infos"]
                 names = [n for n in infos if n != "label"] if extras is True else list(extras or ())
@@ -337,13 +350,19 @@ class Dataset:
         """Per-episode lengths and scores, and all actions, read without the frames."""
         lengths, scores, actions = [], [], []
         indices = self.indices
-        with h5py.File(self._file, "r") as file:
+        with self._open() as file:
             for index in indices:
-                group = file[f"episode_{index}"]
-                rewards = group["rewards"][()]
+                try:
+                    group = file[f"episode_{index}"]
+                    rewards = group["rewards"][()]
+                    actions.append(group["actions"][()])
+                except (KeyError, OSError) as err:
+                    raise DatasetError(
+                        f"{self.path}: episode {index} is damaged ({err}). `imitax data verify {self.path} "
+                        "--repair True` sets damaged episodes aside and keeps the rest readable."
+                    ) from None
                 lengths.append(len(rewards))
                 scores.append(float(rewards.sum()))
-                actions.append(group["actions"][()])
         return {
             "lengths": np.array(lengths),
             "scores": np.array(scores),
