@@ -306,3 +306,26 @@ def test_a_dataset_path_naming_a_file_is_refused(tmp_path):
     with pytest.raises(DatasetError, match="is a file"):
         DatasetWriter(target, atari_spec("Pong", "nature"), Source("expert", "x"))
     assert target.read_text() == "keep me"
+
+
+def test_two_writers_appending_to_one_dataset_keep_every_episode(recorded, tmp_path):
+    import threading
+
+    path, episodes = tmp_path / "shared", recorded[1]
+    spec = AtariEnv("Pong", SHORT).spec_
+    DatasetWriter(path, spec, Source("expert", "a"))
+    writers = [DatasetWriter(path, spec, Source("expert", "a"), append=True) for _ in range(2)]
+
+    def write(writer):
+        for episode in episodes:
+            writer.add(episode)
+
+    threads = [threading.Thread(target=write, args=(w,)) for w in writers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    dataset = load_dataset(path)
+    assert dataset.num_episodes == 2 * len(episodes)
+    assert sorted(e.num_steps for e in dataset.episodes()) == sorted(2 * [e.num_steps for e in episodes])
+    assert json.loads((path / "data" / "metadata.json").read_text())["total_episodes"] == 2 * len(episodes)

@@ -23,7 +23,9 @@ Episodes are written one at a time as they end, so a recorder stopped mid-way ke
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import fcntl
 import importlib.metadata
 import json
 from collections.abc import Iterator
@@ -40,6 +42,7 @@ FORMAT_VERSION = 1
 DATA_DIR = "data"
 HDF5_FILE = "main_data.hdf5"
 METADATA_FILE = "metadata.json"
+LOCK_FILE = ".writer.lock"
 COMPRESSION = {"compression": "gzip", "compression_opts": 4}
 
 
@@ -175,10 +178,14 @@ class DatasetWriter:
         return self._next
 
     def add(self, episode: Episode) -> int:
-        """Writes one episode (closing the file after it) and returns its index."""
+        """Writes one episode (closing the file after it) and returns its index.
+
+        Writers of one dataset take turns: each episode is written under an exclusive lock, and its index
+        is read from the file then, so two `--append` recorders both keep every finished game.
+        """
         _check_episode(episode, self.spec, self._next)
-        index = self._next
-        with h5py.File(self.data / HDF5_FILE, "a", track_order=True) as file:
+        with writer_lock(self.data), h5py.File(self.data / HDF5_FILE, "a", track_order=True) as file:
+            index = len(file)  # episodes another writer added meanwhile count too
             group = file.create_group(f"episode_{index}")
             group.attrs["id"] = index
             group.attrs["total_steps"] = episode.num_steps
@@ -193,18 +200,29 @@ class DatasetWriter:
             _put(infos, "label", episode.labels.astype(np.int64))
             for name, values in (episode.extras or {}).items():
                 _put(infos, name, values)
-        self._next += 1
-        self._update_counts()
+            self._next = index + 1
+            file.flush()
+            self._update_counts(file)
         return index
 
-    def _update_counts(self) -> None:
+    def _update_counts(self, file: h5py.File) -> None:
         metadata = json.loads((self.data / METADATA_FILE).read_text())
-        with h5py.File(self.data / HDF5_FILE, "r") as file:
-            steps = sum(int(file[name].attrs["total_steps"]) for name in file)
-            metadata["total_episodes"] = len(file)
+        steps = sum(int(file[name].attrs["total_steps"]) for name in file)
+        metadata["total_episodes"] = len(file)
         metadata["total_steps"] = steps
         metadata["dataset_size"] = round((self.data / HDF5_FILE).stat().st_size / 2**20, 3)
         _write_json(self.data / METADATA_FILE, metadata)
+
+
+@contextlib.contextmanager
+def writer_lock(data: Path) -> Iterator[None]:
+    """An exclusive lock on a dataset for one write; a second writer waits for it (POSIX advisory lock)."""
+    with (data / LOCK_FILE).open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _put(group: h5py.Group, name: str, values: np.ndarray) -> None:

@@ -21,7 +21,15 @@ import h5py
 import numpy as np
 import tyro
 
-from imitax.data.dataset import DATA_DIR, HDF5_FILE, METADATA_FILE, DatasetError, Episode, load_dataset
+from imitax.data.dataset import (
+    DATA_DIR,
+    HDF5_FILE,
+    METADATA_FILE,
+    DatasetError,
+    Episode,
+    load_dataset,
+    writer_lock,
+)
 from imitax.data.record import unpack_state
 from imitax.envs import AtariPreset
 
@@ -129,7 +137,7 @@ def relabel(config: RelabelConfig) -> RelabelReport:
 
 
 def _write_labels(path: Path, labels: dict[int, np.ndarray], expert: str) -> None:
-    with h5py.File(path / DATA_DIR / HDF5_FILE, "a") as file:
+    with writer_lock(path / DATA_DIR), h5py.File(path / DATA_DIR / HDF5_FILE, "a") as file:
         for index, values in labels.items():
             infos = file[f"episode_{index}"]["infos"]
             if "label_previous" not in infos:
