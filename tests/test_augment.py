@@ -40,5 +40,8 @@ def test_transitions_shift_every_observation_and_nothing_else():
     batch = _transition(obs_tm1=frames, obs_t=frames, nstep_obs_t=frames)
     out = shift_transitions(batch, jax.random.key(5), pad=3)
     assert out.obs_tm1.shape == frames.shape
+    for shifted in (out.obs_tm1, out.obs_t, out.nstep_obs_t):  # each observation moved, independently
+        assert not np.array_equal(shifted, frames)
+    assert not np.array_equal(out.obs_tm1, out.obs_t)
     np.testing.assert_array_equal(out.reward_t, batch.reward_t)
     np.testing.assert_array_equal(out.action_tm1, batch.action_tm1)

@@ -83,7 +83,14 @@ def test_label_is_act_for_each_env():
             env.step(expert.act(env))
     labels = expert.label(envs)
     assert labels.dtype == np.int32 and labels.shape == (3,)
-    assert labels.tolist() == [expert.act(env) for env in envs]
+    # Each label is what a fresh expert decides alone in a copy of that env's state, not a neighbour's.
+    expected = []
+    for env in envs:
+        alone = AtariEnv("Pong", training=False)
+        alone.reset(seed=0)
+        alone.restore_state(env.clone_state())
+        expected.append(make_expert("pong-search", "Pong").act(alone))
+    assert labels.tolist() == expected
 
 
 @pytest.mark.parametrize(

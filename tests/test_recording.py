@@ -72,12 +72,20 @@ def test_relabel_reproduces_the_experts_intended_actions(noisy_expert, tmp_path)
 
     out = tmp_path / "copy"
     shutil.copytree(noisy_expert[0], out)
-    before = load_dataset(out).episode(1)
+    import h5py
+
+    intended = [load_dataset(out).episode(i).labels for i in range(2)]
+    with h5py.File(
+        out / "data" / "main_data.hdf5", "a"
+    ) as file:  # wipe the labels: relabel must restore them
+        for i in range(2):
+            file[f"episode_{i}"]["infos"]["label"][...] = 0
+    wiped = sum(int((labels != 0).sum()) for labels in intended)
     report = relabel(RelabelConfig(dataset=str(out), quiet=True))
-    assert report.steps == 160 and report.changed == 0  # decisions depend on the emulator state alone
+    assert report.steps == 160 and report.changed == wiped > 0
     after = load_dataset(out).episode(1, extras=("label_previous",))
-    np.testing.assert_array_equal(after.labels, before.labels)
-    np.testing.assert_array_equal(after.extras["label_previous"], before.labels)
+    np.testing.assert_array_equal(after.labels, intended[1])  # decisions depend on the emulator state alone
+    np.testing.assert_array_equal(after.extras["label_previous"], 0)
 
 
 def test_relabel_needs_states_and_writes_nothing_without(tmp_path):
