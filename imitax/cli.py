@@ -317,9 +317,11 @@ class VerifyArgs:
 
 
 def _data_verify(argv: list[str], prog: str) -> int:
+    from imitax.data.dataset import load_dataset
     from imitax.data.inspect import repair_truncated, verify_dataset
 
     args = _parse(VerifyArgs, argv, prog)
+    load_dataset(args.dataset)  # no dataset there at all: a message, not a report of problems
     if args.repair:
         backup = repair_truncated(args.dataset)
         print(f"Repaired; the original is kept as {backup}.")

@@ -35,10 +35,9 @@ from imitax.envs import VecEnv, make_vec_env
 from imitax.replay import Replay, make_replay
 from imitax.train import run_dir as rd
 from imitax.train.evaluation import EvalResult, Evaluator
+from imitax.train.interval import Interval
 from imitax.train.loop import (
     LoopState,
-    StepLog,
-    UpdateLog,
     initial_loop_state,
     make_learn_step,
     make_offline_chunk,
@@ -144,6 +143,12 @@ def _stop_on_signals(stop: StopRequest):
             signal.signal(sig, handler)
 
 
+def _crossed(before: int, after: int, every: int) -> bool:
+    """Whether a multiple of `every` lies in (before, after]: rows, evaluations and checkpoints keep to
+    their grid whatever the chunks or a resume did."""
+    return after // every > before // every
+
+
 def expected_updates(config: AgentConfig) -> int:
     """Gradient updates a run will make in all: its offline phase, DAgger's rounds and its online phase."""
     online = max(config.total_steps - config.learning_starts, 0) * config.replay_ratio
@@ -227,6 +232,8 @@ class _Run:
         self.zeros = zero_metrics(self.online_learn, self.state.agent, self.state.replay)
         self.offline_zeros = zero_metrics(self.offline_learn, self.state.agent, self.state.replay)
         self.metric_names = sorted(set(self.zeros) | set(self.offline_zeros))
+        self.interval = Interval(self.metric_names)
+        self.recent: collections.deque = collections.deque(maxlen=20)  # scores of the latest games
         self.resumed = resume
         self.restored = resume and start_step is not None  # else it stopped before its first checkpoint
         self.stop = StopRequest()
@@ -262,6 +269,7 @@ class _Run:
             },
             "key": state.key,
             "eval_key": self.eval_key,
+            "interval": self.interval.as_tree(),
         }
         if self.config.save_replay:
             tree["replay"] = state.replay
@@ -282,6 +290,7 @@ class _Run:
             key=restored["key"],
         )
         self.eval_key = restored["eval_key"]
+        self.interval.load(restored["interval"])
         self.offline_updates = int(counters["offline_updates"])
         self.dagger_round = int(counters["dagger_round"])
         if not replay_kept:
@@ -358,7 +367,7 @@ class _Run:
         self.last_ckpt = self.step
 
     def _maybe_save(self) -> None:
-        if self.step - self.last_ckpt >= self.config.checkpoint_every:
+        if _crossed(self.last_ckpt, self.step, self.config.checkpoint_every):
             self._save()
 
     def _save_on_interrupt(self) -> None:
@@ -376,34 +385,25 @@ class _Run:
     def _offline_phase(
         self, until: int, phase: str, eval_every: int | None = None, last_row: dict | None = None
     ) -> None:
-        """Offline updates until `self.offline_updates` reaches `until`, in compiled chunks; `last_row`
-        adds columns to the phase's last metrics row."""
-        if self.offline_updates >= until:
-            return
+        """Offline updates until `self.offline_updates` reaches `until`, in compiled chunks; rows at every
+        multiple of `offline_log_every` and at the phase's end, where `last_row` adds its columns."""
         config = self.config
-        chunk = self._offline_chunk()
         eval_every = config.offline_eval_every if eval_every is None else eval_every
-        interval: list[tuple[UpdateLog, float]] = []
-        try:
-            while self.offline_updates < until:
-                to_row = config.offline_log_every - self.offline_updates % config.offline_log_every
-                count = min(to_row, CHUNK_UPDATES, until - self.offline_updates)
-                start = time.perf_counter()
-                self.state, log = chunk(self.state, jnp.asarray(count, jnp.int32))
-                interval.append((jax.device_get(log), time.perf_counter() - start))
-                self.offline_updates += count
-                if self.offline_updates % config.offline_log_every == 0 or self.offline_updates == until:
-                    row = self._offline_row(interval, phase)
-                    self._write_row({**row, **(last_row or {})} if self.offline_updates == until else row)
-                    interval.clear()
-                if eval_every and self.offline_updates % eval_every == 0:
-                    self._evaluate(phase)
-                self._maybe_save()
-                self.stop.check()
-        except KeyboardInterrupt:
-            if interval:  # the updates done since the last row: keep them
-                self._write_row(self._offline_row(interval, phase))
-            raise
+        while self.offline_updates < until:
+            to_row = config.offline_log_every - self.offline_updates % config.offline_log_every
+            count = min(to_row, CHUNK_UPDATES, until - self.offline_updates)
+            start = time.perf_counter()
+            self.state, log = self._offline_chunk()(self.state, jnp.asarray(count, jnp.int32))
+            self.interval.add_updates(jax.device_get(log), time.perf_counter() - start)
+            self.offline_updates += count
+            if self.offline_updates == until:
+                self._write_row({**self.interval.row(self._base_row(phase)), **(last_row or {})})
+            elif self.offline_updates % config.offline_log_every == 0:
+                self._write_row(self.interval.row(self._base_row(phase)))
+            if eval_every and self.offline_updates % eval_every == 0:
+                self._evaluate(phase)
+            self._maybe_save()
+            self.stop.check()
 
     def _offline_chunk(self):
         if not hasattr(self, "_compiled_offline"):
@@ -411,16 +411,6 @@ class _Run:
                 make_offline_chunk(self.offline_learn, self.offline_zeros), donate_argnums=0
             )
         return self._compiled_offline
-
-    def _offline_row(self, interval: list[tuple[UpdateLog, float]], phase: str) -> dict[str, Any]:
-        updates = sum(int(log.updates) for log, _ in interval)
-        seconds = sum(s for _, s in interval)
-        row = self._base_row(phase)
-        row["updates_per_s"] = updates / seconds if seconds else math.nan
-        for name in self.metric_names:
-            total = sum(float(np.asarray(log.metrics[name])) for log, _ in interval if name in log.metrics)
-            row[name] = total / updates if updates and name in interval[0][0].metrics else math.nan
-        return row
 
     def _base_row(self, phase: str) -> dict[str, Any]:
         return {
@@ -474,75 +464,38 @@ class _Run:
             static_argnums=1,
             donate_argnums=0,
         )
-        recent: collections.deque = collections.deque(maxlen=20)
-        interval: list[tuple[StepLog, float]] = []
         env_steps = int(self.state.env_steps)
-        last_log = last_eval = env_steps
-        try:
-            while env_steps < config.total_steps:
-                steps = self._chunk_steps(env_steps, last_log)
-                start = time.perf_counter()
-                self.state, logs = chunk(self.state, steps)
-                interval.append((jax.device_get(logs), time.perf_counter() - start))
-                env_steps = int(self.state.env_steps)
-                if env_steps - last_log >= config.log_every or env_steps >= config.total_steps:
-                    self._write_row(self._online_row(interval, recent), recent)
-                    interval.clear()
-                    last_log = env_steps
-                if config.eval_every and env_steps - last_eval >= config.eval_every:
-                    self._evaluate()
-                    last_eval = env_steps
-                self._maybe_save()
+        while env_steps < config.total_steps:
+            start = time.perf_counter()
+            self.state, logs = chunk(self.state, self._chunk_steps(env_steps))
+            self.recent.extend(self.interval.add_steps(jax.device_get(logs), time.perf_counter() - start))
+            before, env_steps = env_steps, int(self.state.env_steps)
+            if _crossed(before, env_steps, config.log_every) or env_steps >= config.total_steps:
+                row = self._base_row("online")
+                row["epsilon"] = float(self.schedule.epsilon(jnp.asarray(env_steps)))
+                self._write_row(self.interval.row(row))
+            if config.eval_every and _crossed(before, env_steps, config.eval_every):
+                self._evaluate()
+            self._maybe_save()
             self.stop.check()
-        except KeyboardInterrupt:
-            if interval:  # the chunks finished since the last row: keep them
-                self._write_row(self._online_row(interval, recent), recent)
-            raise
 
-    def _chunk_steps(self, env_steps: int, last_log: int) -> int:
+    def _chunk_steps(self, env_steps: int) -> int:
         """Vector steps in the next compiled chunk: short enough that Ctrl-C, evaluations and
-        checkpoints wait at most CHUNK_ENV_STEPS, ending on log boundaries and at total_steps."""
+        checkpoints wait at most CHUNK_ENV_STEPS, ending on the --log-every grid and at total_steps."""
         config = self.config
-        target = min(
-            config.log_every,
-            CHUNK_ENV_STEPS,
-            last_log + config.log_every - env_steps,
-            config.total_steps - env_steps,
-        )
+        next_row = (env_steps // config.log_every + 1) * config.log_every
+        target = min(CHUNK_ENV_STEPS, next_row - env_steps, config.total_steps - env_steps)
         return max(1, math.ceil(target / config.num_envs))
-
-    def _online_row(self, interval: list[tuple[StepLog, float]], recent) -> dict[str, Any]:
-        logs = jax.tree.map(lambda *xs: np.concatenate(xs), *(log for log, _ in interval))
-        seconds = sum(s for _, s in interval)
-        over = logs.game_over
-        scores = logs.game_score[over]
-        recent.extend(scores.tolist())
-        updates = int(logs.updates.sum())
-        row = self._base_row("online")
-        row.update(
-            {
-                "episodes": int(over.sum()),
-                "episode_return": float(scores.mean()) if len(scores) else math.nan,
-                "episode_length": float(logs.game_length[over].mean()) if len(scores) else math.nan,
-                "epsilon": float(self.schedule.epsilon(jnp.asarray(row["env_steps"]))),
-                "steps_per_s": over.size / seconds,  # (chunk steps, envs): every environment step
-                "updates_per_s": updates / seconds,
-            }
-        )
-        for name in self.metric_names:
-            total = np.asarray(logs.metrics[name]).sum() if name in logs.metrics else math.nan
-            row[name] = float(total / updates) if updates else math.nan
-        return row
 
     # -- rows and evaluations ------------------------------------------------------------------------
 
-    def _write_row(self, row: dict[str, Any], recent=None) -> None:
+    def _write_row(self, row: dict[str, Any]) -> None:
         self.metrics_log.append(row)
         for name, value in row.items():
             if name not in ("step", "phase") and isinstance(value, int | float) and not math.isnan(value):
                 self.writer.add_scalar(f"train/{name}", value, row["step"])
         speed = row.get("steps_per_s") or row.get("updates_per_s") or 0.0
-        self.progress.update(self.step, speed, np.mean(recent) if recent else None)
+        self.progress.update(self.step, speed, np.mean(self.recent) if self.recent else None)
 
     def _evaluation_at_step(self) -> tuple[EvalResult | None, int | None]:
         """The evaluation already logged at this step (a resumed run that had finished), if any."""

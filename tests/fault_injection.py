@@ -1,0 +1,156 @@
+"""Fault injection shared by the tests and `benchmarks/faults.py`: a tiny training run killed at a chosen
+moment and resumed, checked against the same run left alone; and a table of bad inputs for every command.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from imitax.train.run_dir import EVAL_FILE, METRICS_FILE, read_rows
+
+TRAIN = "train dqn --preset cartpole --total-steps 4000 --log-every 500 --eval-every 1000"
+TRAIN += " --checkpoint-every 1000 --eval-episodes 2 --learning-starts 200 --replay-capacity 2000"
+
+
+def imitax(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    """Runs the imitax command line in a child process (as a user would)."""
+    return subprocess.run(
+        [sys.executable, "-m", "imitax.cli", *args], capture_output=True, text=True, timeout=timeout
+    )
+
+
+def train_args(run: Path) -> list[str]:
+    return [*TRAIN.split(), "--run-dir", str(run)]
+
+
+def counters(run: Path) -> dict[str, list]:
+    """What an interrupted run must share with an uninterrupted one: its rows' grid and counters."""
+    metrics, evals = read_rows(run / METRICS_FILE), read_rows(run / EVAL_FILE)
+    return {
+        "metrics": [(r["step"], r["env_steps"], r["updates"]) for r in metrics],
+        "evals": [(r["step"], r["env_steps"], r["updates"]) for r in evals],
+    }
+
+
+def kill_when(run: Path, ready: Callable[[Path, float], bool], sig: int = signal.SIGKILL) -> bool:
+    """Starts the tiny run, sends `sig` once `ready(run, seconds since start)`; returns whether the run
+    was still going when the signal came (False: it had finished first)."""
+    child = subprocess.Popen(
+        [sys.executable, "-m", "imitax.cli", *train_args(run)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    start = time.perf_counter()
+    while child.poll() is None and not ready(run, time.perf_counter() - start):
+        time.sleep(0.05)
+    if child.poll() is not None:
+        return False
+    child.send_signal(sig)
+    child.wait(timeout=300)
+    return True
+
+
+def after_seconds(delay: float) -> Callable[[Path, float], bool]:
+    return lambda run, seconds: seconds >= delay
+
+
+def after_file(name: str, delay: float = 0.0) -> Callable[[Path, float], bool]:
+    """Once the run directory holds `name`, and `delay` seconds later."""
+    seen: list[float] = []
+
+    def ready(run: Path, seconds: float) -> bool:
+        if not seen and (run / name).exists():
+            seen.append(seconds)
+        return bool(seen) and seconds - seen[0] >= delay
+
+    return ready
+
+
+def after_rows(file: str, rows: int, delay: float = 0.0) -> Callable[[Path, float], bool]:
+    """Once `file` has `rows` rows, and `delay` seconds later."""
+    seen: list[float] = []
+
+    def ready(run: Path, seconds: float) -> bool:
+        if not seen and len(read_rows(run / file)) >= rows:
+            seen.append(seconds)
+        return bool(seen) and seconds - seen[0] >= delay
+
+    return ready
+
+
+def resume_and_check(run: Path, reference: dict[str, list]) -> list[str]:
+    """Resumes a stopped run to its end; the problems found (none: it survived)."""
+    result = imitax("train", "dqn", "--resume", str(run))
+    problems = []
+    if result.returncode != 0 or "Traceback" in result.stderr:
+        problems.append(f"resume exited {result.returncode}: {result.stderr.strip()[-400:]}")
+        return problems
+    got = counters(run)
+    for part in ("metrics", "evals"):
+        if got[part] != reference[part]:
+            problems.append(
+                f"{part} rows differ from the uninterrupted run: {got[part]} != {reference[part]}"
+            )
+    return problems
+
+
+def rows_lost(run: Path, reference: dict[str, list]) -> int:
+    got = counters(run)
+    return sum(len(set(reference[p]) - set(got[p])) for p in ("metrics", "evals"))
+
+
+def bad_inputs(tmp: Path) -> list[tuple[str, list[str]]]:
+    """(what, argv) for every command with its plausible bad inputs; `tmp` holds the fixtures:
+    `file` (a plain file), `empty/` (an empty directory), `damaged/` (a dataset whose file is not HDF5),
+    `pong/` (a sound Pong dataset), `run/` (a finished CartPole run)."""
+    file, empty, damaged, pong, run = (str(tmp / n) for n in ("file", "empty", "damaged", "pong", "run"))
+    missing = str(tmp / "missing")
+    new = str(tmp / "new")
+    cases = [
+        ("train: unknown game", ["train", "dqn", "--env", "Pongg", "--run-dir", new]),
+        ("train: negative steps", ["train", "dqn", "--total-steps", "-1", "--run-dir", new]),
+        ("train: run dir is a file", ["train", "dqn", "--run-dir", file]),
+        ("train: resume nothing", ["train", "dqn", "--resume", missing]),
+        ("train: resume other algo", ["train", "bc", "--resume", run]),
+        ("bc: missing demos", ["train", "bc", "--demos", missing, "--run-dir", new]),
+        ("bc: empty dir as demos", ["train", "bc", "--demos", empty, "--run-dir", new]),
+        ("bc: damaged demos", ["train", "bc", "--demos", damaged, "--run-dir", new]),
+        ("bc: another game's demos", ["train", "bc", "--env", "Breakout", "--demos", pong, "--run-dir", new]),
+        ("bc: no demos", ["train", "bc", "--run-dir", new]),
+        ("dqfd: bad loss", ["train", "dqfd", "--loss", "td=x", "--demos", pong, "--run-dir", new]),
+        ("dqn: margin without demos", ["train", "dqn", "--loss", "td=1,margin=1", "--run-dir", new]),
+        ("dagger: game without expert", ["train", "dagger", "--env", "Seaquest", "--run-dir", new]),
+        ("dagger: rounds 0", ["train", "dagger", "--rounds", "0", "--run-dir", new]),
+        ("eval: missing run", ["eval", missing]),
+        ("eval: empty dir", ["eval", empty]),
+        ("eval: episodes 0", ["eval", run, "--episodes", "0"]),
+        ("eval: epsilon 1.5", ["eval", run, "--epsilon", "1.5"]),
+        ("record expert: unknown game", ["record", "expert", "--env", "Pongg", "--out", new]),
+        ("record expert: no expert", ["record", "expert", "--env", "Seaquest", "--out", new]),
+        ("record expert: out is a file", ["record", "expert", "--env", "Pong", "--out", file]),
+        ("record expert: out holds data", ["record", "expert", "--env", "Pong", "--out", pong]),
+        ("record expert: noise 2", ["record", "expert", "--env", "Pong", "--noise", "2", "--out", new]),
+        ("record agent: missing run", ["record", "agent", "--run-dir", missing, "--out", new]),
+        ("data info: missing", ["data", "info", missing]),
+        ("data info: empty dir", ["data", "info", empty]),
+        ("data info: a file", ["data", "info", file]),
+        ("data info: damaged", ["data", "info", damaged]),
+        ("data verify: missing", ["data", "verify", missing]),
+        ("data relabel: no states", ["data", "relabel", pong]),
+        ("data relabel: missing", ["data", "relabel", missing]),
+        ("import agc: missing", ["data", "import", "agc", missing, "--out", new]),
+        ("import agc: empty", ["data", "import", "agc", empty, "--out", new]),
+        ("import atari-head: missing", ["data", "import", "atari-head", missing, "--out", new]),
+        ("import minari: missing", ["data", "import", "minari", missing, "--game", "Pong", "--out", new]),
+        ("import minari: unknown game", ["data", "import", "minari", empty, "--game", "Pongg", "--out", new]),
+        ("unknown command", ["trian", "dqn"]),
+        ("unknown subcommand", ["train", "ppo"]),
+    ]
+    return cases

@@ -1,0 +1,112 @@
+"""Faults a user can cause, injected: every command's bad inputs end in a message and exit 2 with nothing
+written; a training run killed at any moment resumes into the rows and counters of a run never stopped;
+a recording killed mid-way keeps its finished games. The long sweep is `benchmarks/faults.py`."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from imitax import cli
+from imitax.data.dataset import load_dataset
+from imitax.data.record import ExpertRecordConfig, record_expert
+from imitax.train.run_dir import EVAL_FILE, METRICS_FILE
+from tests import fault_injection as fi
+
+
+def _tree(root: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "dir"
+        for p in sorted(root.rglob("*"))
+    }
+
+
+@pytest.fixture(scope="module")
+def fixtures(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("bad")
+    (root / "file").write_text("not a directory")
+    (root / "empty").mkdir()
+    record_expert(
+        ExpertRecordConfig(env="Pong", out=str(root / "pong"), episodes=1, max_episode_steps=30, quiet=True)
+    )
+    shutil.copytree(root / "pong", root / "damaged")
+    (root / "damaged" / "data" / "main_data.hdf5").write_text("not HDF5")
+    assert fi.imitax(*fi.train_args(root / "run"), "--total-steps", "1000").returncode == 0
+    return root
+
+
+def _cases():
+    return [pytest.param(argv, id=what) for what, argv in fi.bad_inputs(Path("{root}"))]
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("argv", _cases())
+def test_bad_input_exits_2_with_a_message_and_writes_nothing(fixtures, capsys, argv):
+    argv = [a.replace("{root}", str(fixtures)) for a in argv]
+    before = _tree(fixtures)
+    try:
+        code = cli.main(argv)
+    except SystemExit as stop:  # argument errors are reported by the parser, as usage
+        code = stop.code
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert err.strip() and "Traceback" not in err
+    assert _tree(fixtures) == before  # nothing written or changed
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> dict[str, list]:
+    run = tmp_path_factory.mktemp("ref") / "run"
+    assert fi.imitax(*fi.train_args(run)).returncode == 0
+    return fi.counters(run)
+
+
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize(
+    "moment",
+    [
+        pytest.param(fi.after_file("config.json"), id="before-first-checkpoint"),
+        pytest.param(fi.after_rows(EVAL_FILE, 1, delay=0.3), id="after-an-evaluation"),
+        pytest.param(fi.after_rows(METRICS_FILE, 5), id="mid-run"),
+    ],
+)
+def test_a_killed_run_resumes_into_the_uninterrupted_rows(tmp_path, reference, moment):
+    run = tmp_path / "run"
+    assert fi.kill_when(run, moment), "the run finished before the kill"
+    assert fi.resume_and_check(run, reference) == []
+
+
+@pytest.mark.timeout(600)
+def test_sigterm_mid_interval_resumes_onto_the_grid(tmp_path, reference):
+    run = tmp_path / "run"
+    assert fi.kill_when(run, fi.after_rows(METRICS_FILE, 3, delay=0.5), sig=signal.SIGTERM)
+    assert fi.resume_and_check(run, reference) == []
+
+
+@pytest.mark.timeout(600)
+def test_a_killed_recording_keeps_its_finished_games(tmp_path):
+    out = tmp_path / "demos"
+    args = ["record", "expert", "--env", "Pong", "--episodes", "50", "--max-episode-steps", "60"]
+    child = subprocess.Popen([sys.executable, "-m", "imitax.cli", *args, "--out", str(out)])
+    metadata = out / "data" / "metadata.json"
+    deadline = time.time() + 240
+    while time.time() < deadline and child.poll() is None:
+        if metadata.exists() and '"total_episodes": 3' in metadata.read_text():
+            break
+        time.sleep(0.02)
+    child.kill()
+    child.wait()
+    verify = fi.imitax("data", "verify", str(out))
+    if verify.returncode != 0:  # killed inside a write: repair keeps the episodes before the cut
+        assert "--repair True" in verify.stdout + verify.stderr or "PROBLEM" in verify.stdout
+        fi.imitax("data", "verify", str(out), "--repair", "True")
+    dataset = load_dataset(out)
+    assert dataset.num_episodes >= 3
+    assert all(e.num_steps == 60 for e in dataset.episodes())
