@@ -1,0 +1,149 @@
+"""The long fault-injection sweep (not in CI): kill a tiny training run at many random moments and resume
+it, kill recordings mid-way, and feed every command its bad inputs.
+
+Run from the repository root (it imports the harness in tests/fault_injection.py). Prints a table and,
+as its last line, one JSON object, also written to benchmarks/results/faults.json:
+  kill_points_tried     training runs killed (SIGKILL mostly, SIGTERM and SIGINT too) and recordings killed
+  kill_points_survived  those after which a resume (or a restart, when nothing was written yet) ended
+                        with the rows and counters of an uninterrupted run, or a dataset kept its games
+  bad_inputs_tried      command lines with a bad input, run as a user would
+  tracebacks            tracebacks printed by any of the above (goal 0)
+  rows_lost             metrics and eval rows of the uninterrupted run missing after a resume (goal 0)
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests import fault_injection as fi  # noqa: E402
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def _tree(root: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "dir"
+        for p in sorted(root.rglob("*"))
+    }
+
+
+def training_kills(work: Path, count: int, rng: np.random.Generator, report: dict) -> None:
+    reference_run = work / "reference"
+    start = time.perf_counter()
+    assert fi.imitax(*fi.train_args(reference_run)).returncode == 0
+    duration = time.perf_counter() - start
+    reference = fi.counters(reference_run)
+    signals = [signal.SIGKILL] * 6 + [signal.SIGTERM, signal.SIGINT]
+    for i in range(count):
+        run = work / f"kill{i}"
+        delay = float(rng.uniform(0.5, duration))
+        sig = signals[int(rng.integers(len(signals)))]
+        if not fi.kill_when(run, fi.after_seconds(delay), sig):
+            continue  # finished before the kill: not a kill point
+        report["kill_points_tried"] += 1
+        if (run / "config.json").exists():
+            problems = fi.resume_and_check(run, reference)
+        else:  # killed before anything was written: starting again is all there is to do
+            result = fi.imitax(*fi.train_args(run))
+            problems = [] if result.returncode == 0 else [result.stderr[-300:]]
+            problems += [] if fi.counters(run) == reference else ["rows differ after a fresh start"]
+        report["tracebacks"] += sum("Traceback" in p for p in problems)
+        report["rows_lost"] += fi.rows_lost(run, reference)
+        report["kill_points_survived"] += not problems
+        print(f"kill {i}: {signal.Signals(sig).name} at {delay:5.1f}s: {'ok' if not problems else problems}")
+        shutil.rmtree(run, ignore_errors=True)
+
+
+def recording_kills(work: Path, count: int, rng: np.random.Generator, report: dict) -> None:
+    from imitax.data.dataset import DatasetError, load_dataset
+
+    for i in range(count):
+        out = work / f"rec{i}"
+        args = ["record", "expert", "--env", "Pong", "--episodes", "40", "--max-episode-steps", "40"]
+        child = subprocess.Popen([sys.executable, "-m", "imitax.cli", *args, "--out", str(out)])
+        delay = float(rng.uniform(3, 12))
+        time.sleep(delay)
+        if child.poll() is not None:
+            continue
+        child.kill()
+        child.wait()
+        report["kill_points_tried"] += 1
+        metadata = out / "data" / "metadata.json"
+        promised = json.loads(metadata.read_text())["total_episodes"] if metadata.exists() else 0
+        verify = fi.imitax("data", "verify", str(out)) if metadata.exists() else None
+        if verify is not None and verify.returncode != 0:
+            repair = fi.imitax("data", "verify", str(out), "--repair", "True")
+            report["tracebacks"] += "Traceback" in repair.stderr
+        try:
+            kept = load_dataset(out).num_episodes if metadata.exists() else 0
+        except DatasetError:
+            kept = 0
+        survived = kept >= promised
+        report["kill_points_survived"] += survived
+        print(f"recording kill {i} at {delay:4.1f}s: {kept} games kept of {promised} finished")
+
+
+def bad_inputs(work: Path, report: dict) -> None:
+    from imitax.data.record import ExpertRecordConfig, record_expert
+
+    root = work / "bad"
+    root.mkdir()
+    (root / "file").write_text("not a directory")
+    (root / "empty").mkdir()
+    config = ExpertRecordConfig(
+        env="Pong", out=str(root / "pong"), episodes=1, max_episode_steps=30, quiet=True
+    )
+    record_expert(config)
+    shutil.copytree(root / "pong", root / "damaged")
+    (root / "damaged" / "data" / "main_data.hdf5").write_text("not HDF5")
+    assert fi.imitax(*fi.train_args(root / "run"), "--total-steps", "1000").returncode == 0
+    for what, argv in fi.bad_inputs(root):
+        before = _tree(root)
+        result = fi.imitax(*argv)
+        report["bad_inputs_tried"] += 1
+        report["tracebacks"] += "Traceback" in result.stderr
+        ok = result.returncode == 2 and "Traceback" not in result.stderr and _tree(root) == before
+        report["bad_inputs_answered"] += ok
+        if not ok:
+            print(f"bad input {what!r}: exit {result.returncode}: {result.stderr.strip()[-300:]}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--kills", type=int, default=44, help="training runs to kill")
+    parser.add_argument("--recording-kills", type=int, default=8)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    rng = np.random.default_rng(args.seed)
+    report = dict.fromkeys(
+        ("kill_points_tried", "kill_points_survived", "bad_inputs_tried", "bad_inputs_answered"), 0
+    )
+    report.update(tracebacks=0, rows_lost=0)
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        bad_inputs(work, report)
+        recording_kills(work, args.recording_kills, rng, report)
+        training_kills(work, args.kills, rng, report)
+    report["minutes"] = round((time.perf_counter() - start) / 60, 1)
+    for name, value in report.items():
+        print(f"{name:>22}  {value}")
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "faults.json").write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps(report))
+
+
+if __name__ == "__main__":
+    main()
