@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tests import fault_injection as fi  # noqa: E402
+from tests import fault_injection as fi
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -62,7 +62,7 @@ def training_kills(work: Path, count: int, rng: np.random.Generator, report: dic
         report["tracebacks"] += sum("Traceback" in p for p in problems)
         report["rows_lost"] += fi.rows_lost(run, reference)
         report["kill_points_survived"] += not problems
-        print(f"kill {i}: {signal.Signals(sig).name} at {delay:5.1f}s: {'ok' if not problems else problems}")
+        print(f"kill {i}: {signal.Signals(sig).name} at {delay:5.1f}s: {problems or 'ok'}")
         shutil.rmtree(run, ignore_errors=True)
 
 
