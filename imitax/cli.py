@@ -81,7 +81,7 @@ def _parse_train(argv: list[str], prog: str, algo: Any):
     resumed = known.resume and _saved_config(algo.config, Path(known.resume))
     default = resumed or algo.presets[known.preset]
     cls = _train_args(algo.config, algo.presets, algo.default_preset)
-    description = f"{algo.summary} {algo.config.__doc__.split(chr(10))[0]}"
+    description = f"{algo.summary} {' '.join(algo.config.__doc__.split())}"
     args = _parse(cls, argv, prog, default=cls(default, known.preset, known.resume), description=description)
     config = args.config
     if args.resume:

@@ -31,7 +31,7 @@ class RunConfig:
     run_dir: str | None = None
     """Where config, metrics, TensorBoard logs and checkpoints go (default: runs/<algo>-<env>-seed<seed>)."""
     log_every: int = 10_000
-    """Environment steps per metrics row; also the length of one compiled training chunk."""
+    """Environment steps per metrics row of the online phase (rows fall on its multiples)."""
     eval_every: int = 250_000
     """Environment steps between evaluations (a final one always runs); 0 evaluates only at the end."""
     eval_episodes: int = 10
@@ -39,7 +39,8 @@ class RunConfig:
     eval_epsilon: float = 0.05
     """Exploration rate while evaluating."""
     checkpoint_every: int = 250_000
-    """Environment steps between checkpoints (one is also saved at the end and on Ctrl-C)."""
+    """Steps (offline updates plus environment steps) between checkpoints (one is also saved at the end
+    and on Ctrl-C)."""
     save_replay: bool = True
     """Keep the replay in checkpoints so a resumed run continues exactly; off: a resume refills it."""
 
