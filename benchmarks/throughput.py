@@ -85,7 +85,7 @@ def training_loop(config, steps: int, warm_chunks: int, chunks: int) -> float:
     state = initial_loop_state(
         agent.init(jax.random.key(0), env.spec), replay.init(), xla.handle, first, jax.random.key(1)
     )
-    schedule = Schedule.of(config, expected_updates(config))
+    schedule = Schedule(config, expected_updates(config))
     learn = make_learn_step(agent, replay, schedule.beta)
     chunk = jax.jit(
         make_train_chunk(
@@ -96,8 +96,8 @@ def training_loop(config, steps: int, warm_chunks: int, chunks: int) -> float:
             xla.step,
             stacked=True,
             epsilon_fn=schedule.epsilon,
-            learning_starts=schedule.learning_starts,
-            replay_ratio=schedule.replay_ratio,
+            learning_starts=config.learning_starts,
+            replay_ratio=config.replay_ratio,
         ),
         static_argnums=1,
         donate_argnums=0,

@@ -58,36 +58,21 @@ EVAL_COLUMNS += ["return_max", "length_mean", "episodes", "returns"]
 class Schedule:
     """When an online agent learns, how much it explores, and how prioritized replay corrects."""
 
-    learning_starts: int
-    replay_ratio: float
-    epsilon_start: float
-    epsilon_end: float
-    epsilon_decay_steps: int
-    importance_exponent: float = 1.0
-    total_updates: int = 1
-
-    @classmethod
-    def of(cls, config: AgentConfig, total_updates: int) -> Schedule:
-        return cls(
-            learning_starts=config.learning_starts,
-            replay_ratio=config.replay_ratio,
-            epsilon_start=config.epsilon_start,
-            epsilon_end=config.epsilon_end,
-            epsilon_decay_steps=config.epsilon_decay_steps,
-            importance_exponent=config.importance_exponent,
-            total_updates=max(total_updates, 1),
-        )
+    config: AgentConfig
+    total_updates: int
+    """Updates the whole run makes (`expected_updates`): beta reaches 1 at the last."""
 
     def epsilon(self, env_steps: jax.Array) -> jax.Array:
         """1 before learning starts (uniform random acting), then linear decay to `epsilon_end`."""
-        progress = (env_steps - self.learning_starts) / max(self.epsilon_decay_steps, 1)
-        eps = self.epsilon_start + jnp.clip(progress, 0.0, 1.0) * (self.epsilon_end - self.epsilon_start)
-        return jnp.where(env_steps < self.learning_starts, 1.0, eps)
+        c = self.config
+        progress = (env_steps - c.learning_starts) / max(c.epsilon_decay_steps, 1)
+        eps = c.epsilon_start + jnp.clip(progress, 0.0, 1.0) * (c.epsilon_end - c.epsilon_start)
+        return jnp.where(env_steps < c.learning_starts, 1.0, eps)
 
     def beta(self, updates: jax.Array) -> jax.Array:
         """Prioritized replay's importance exponent, annealed linearly to 1 by the run's last update."""
-        progress = jnp.clip(updates / self.total_updates, 0.0, 1.0)
-        return self.importance_exponent + progress * (1.0 - self.importance_exponent)
+        start = self.config.importance_exponent
+        return start + jnp.clip(updates / max(self.total_updates, 1), 0.0, 1.0) * (1.0 - start)
 
 
 @dataclass
@@ -205,7 +190,7 @@ class _Run:
 
             seed = derive_seed(config.seed, _DAGGER_ENVS, start_step or 0)
             self.dagger = DaggerRounds(config, spec, self.agent.act, seed)
-        self.schedule = Schedule.of(config, expected_updates(config))
+        self.schedule = Schedule(config, expected_updates(config))
         eval_env = make_vec_env(
             config.env,
             config.eval_episodes,
@@ -458,8 +443,8 @@ class _Run:
                 self.env_step_fn,
                 stacked=self.env.spec.frame_stack is not None,
                 epsilon_fn=self.schedule.epsilon,
-                learning_starts=self.schedule.learning_starts,
-                replay_ratio=self.schedule.replay_ratio,
+                learning_starts=config.learning_starts,
+                replay_ratio=config.replay_ratio,
             ),
             static_argnums=1,
             donate_argnums=0,
