@@ -131,6 +131,11 @@ class DaggerConfig(AgentConfig):
         for name in ("beta", "beta_decay"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
+        if not self.save_replay:
+            raise ValueError(
+                "DAgger's aggregate lives in the replay: --save-replay False would lose it on a resume "
+                "(keep it True, or also write it out with --save-aggregate DIR)"
+            )
 
     @property
     def has_extra_phases(self) -> bool:
