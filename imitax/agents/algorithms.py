@@ -133,8 +133,8 @@ class DaggerConfig(AgentConfig):
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
         if not self.save_replay:
             raise ValueError(
-                "DAgger's aggregate lives in the replay: --save-replay False would lose it on a resume "
-                "(keep it True, or also write it out with --save-aggregate DIR)"
+                "DAgger's aggregate lives in the replay: --save-replay False would lose it on a resume; "
+                "keep --save-replay True"
             )
 
     @property
