@@ -1,15 +1,18 @@
-"""How fast imitax acts and trains, against raw envpool and against the gradient math alone.
+"""How fast imitax acts and trains, against raw envpool and against what the machine's arithmetic allows.
 
-Pong, 8 environments, the Nature DQN network and settings. Prints a table, then as its last line one
-JSON object:
+Pong, the Nature DQN network and settings. Prints a table, then as its last line one JSON object (also
+written to benchmarks/results/throughput.json):
   envpool_random_steps_per_s  envpool's XLA step in a compiled loop, random actions drawn in the loop
   envpool_python_steps_per_s  envpool stepped from Python with NumPy random actions (for reference)
   acting_steps_per_s          our compiled acting loop: policy network + XLA step + replay insertion
-  acting_vs_envpool           the ratio of the two (goal >= 0.85)
-  update_ms                   one jitted Nature-CNN batch-32 DQN update (median)
-  train_steps_per_s           full training at replay ratio 0.25 (acting, replay, updates)
-  update_bound_steps_per_s    4 / update_s: the speed if only the gradient math cost time
-  train_vs_update_bound       the ratio of the two (goal >= 0.9)
+  acting_vs_envpool           the ratio of the two
+  matmul_gflops               this machine's float32 rate on a 2048x2048 matrix product, measured here
+  <objective>_update_gflop    FLOPs of one batch-32 update by XLA's own cost analysis (dqn, double_dqn,
+                              dqfd)
+  <objective>_update_flop_bound_ms   those FLOPs at the matmul rate: no update can be faster
+  <objective>_update_ms       one update inside a compiled loop, as training runs it
+  <objective>_update_vs_flop_bound   bound / measured (1 would be the machine's matrix units at full use)
+  train_steps_per_s, train_steps_per_s_1env   full training at replay ratio 0.25 with 8 and 1 envs
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import argparse
 import dataclasses
 import json
 import time
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -25,7 +29,7 @@ import numpy as np
 
 from imitax.agents.agent import make_agent
 from imitax.agents.algorithms import DQN_NATURE as NATURE
-from imitax.envs import make_vec_env
+from imitax.envs import atari_spec, make_vec_env
 from imitax.replay import make_replay
 from imitax.train.loop import initial_loop_state, make_learn_step, make_train_chunk, zero_metrics
 from imitax.train.runner import Schedule, expected_updates
@@ -75,11 +79,11 @@ def envpool_random(steps: int) -> tuple[float, float]:
     return steps * NUM_ENVS / np.median(times), python_rate
 
 
-def training_loop(config, steps: int, warm_chunks: int, chunks: int) -> float:
+def training_loop(config, steps: int, warm_chunks: int, chunks: int, num_envs: int = NUM_ENVS) -> float:
     """Env steps per second of the compiled loop with `config` (updates on or off by learning_starts)."""
-    env = make_vec_env("Pong", NUM_ENVS, seed=1, training=True)
+    env = make_vec_env("Pong", num_envs, seed=1, training=True)
     agent = make_agent(config)
-    replay = make_replay(config.replay_config(0), env.spec, NUM_ENVS)
+    replay = make_replay(config.replay_config(0), env.spec, num_envs)
     xla = env.xla()
     first = env.reset()
     state = initial_loop_state(
@@ -110,30 +114,58 @@ def training_loop(config, steps: int, warm_chunks: int, chunks: int) -> float:
         start = time.perf_counter()
         state, logs = chunk(state, steps)
         jax.block_until_ready((state, logs))
-        rates.append(steps * NUM_ENVS / (time.perf_counter() - start))
+        rates.append(steps * num_envs / (time.perf_counter() - start))
     env.close()
     return float(np.median(rates))
 
 
-def update_ms(config, repeats: int) -> float:
-    env_spec = make_vec_env("Pong", 1).spec
-    agent = make_agent(config)
+def _batch(config, spec):
+    """A fixed batch of the replay's shapes (frames of 0s and 1s), half of it demonstrations."""
     replay = make_replay(
-        dataclasses.replace(config.replay_config(0), capacity=NUM_ENVS * 1000), env_spec, NUM_ENVS
+        dataclasses.replace(config.replay_config(1000), capacity=NUM_ENVS * 1000), spec, NUM_ENVS
     )
     rng = np.random.default_rng(0)
-    state = agent.init(jax.random.key(0), env_spec)
-    batch = jax.eval_shape(replay.sample, replay.init(), jax.random.key(0))
-    batch = jax.tree.map(lambda s: jnp.asarray(rng.integers(0, 2, s.shape).astype(s.dtype)), batch)
-    update = jax.jit(agent.update, donate_argnums=0)
-    state, _ = update(state, batch)
-    holder = [state]
+    shapes = jax.eval_shape(replay.sample, replay.init(), jax.random.key(0))
+    batch = jax.tree.map(lambda s: jnp.asarray(rng.integers(0, 2, s.shape).astype(s.dtype)), shapes)
+    return batch._replace(is_demo=jnp.arange(config.batch_size) % 2 == 0)
 
-    def one():
-        holder[0], metrics = update(holder[0], batch)
-        return metrics
 
-    return float(np.median(_timed(one, repeats)) * 1e3)
+def matmul_gflops(repeats: int, n: int = 2048) -> float:
+    """The machine's float32 matrix-product rate, GFLOP/s (median of `repeats`)."""
+    a, b = (jax.random.normal(jax.random.key(i), (n, n)) for i in range(2))
+    product = jax.jit(jnp.matmul)
+    product(a, b).block_until_ready()
+    return 2 * n**3 / float(np.median(_timed(lambda: product(a, b), repeats))) / 1e9
+
+
+def update_cost(config, updates: int, repeats: int) -> tuple[float, float]:
+    """(GFLOP of one update by XLA's cost analysis, ms per update inside a compiled loop of `updates`)."""
+    spec = atari_spec("Pong", "nature", training=True)
+    agent = make_agent(config)
+    batch = _batch(config, spec)
+    state = agent.init(jax.random.key(0), spec)
+    analysis = jax.jit(agent.update).lower(state, batch).compile().cost_analysis()
+    flops = (analysis[0] if isinstance(analysis, list) else analysis)["flops"]
+
+    def many(state):
+        return jax.lax.fori_loop(0, updates, lambda _, s: agent.update(s, batch)[0], state)
+
+    loop = jax.jit(many, donate_argnums=0)
+    holder = [loop(state)]
+
+    def run():
+        holder[0] = loop(holder[0])
+        return holder[0]
+
+    return flops / 1e9, float(np.median(_timed(run, repeats))) / updates * 1e3
+
+
+OBJECTIVES = {
+    "dqn": {},
+    "double_dqn": {"double_q": True},
+    "dqfd": {"loss": "td=1,nstep=1,margin=1", "n_step": 10, "double_q": True, "weight_decay": 1e-5},
+}
+"""The objectives whose updates are measured, as changes to the Nature DQN settings (batch 32)."""
 
 
 def main() -> None:
@@ -147,11 +179,12 @@ def main() -> None:
     acting_rate = training_loop(
         dataclasses.replace(config, learning_starts=10**9), int(500 * scale) or 10, warm_chunks=1, chunks=3
     )
-    update = update_ms(config, int(50 * scale) or 5)
     train_rate = training_loop(
         dataclasses.replace(config, learning_starts=2_000), int(250 * scale) or 10, warm_chunks=2, chunks=3
     )
-    bound = 4 / (update / 1e3)
+    one_env = dataclasses.replace(config, num_envs=1, learning_starts=2_000)
+    train_rate_1env = training_loop(one_env, int(2000 * scale) or 80, warm_chunks=2, chunks=3, num_envs=1)
+    rate = matmul_gflops(int(20 * scale) or 3)
     figures = {
         "device": str(jax.devices()[0].device_kind),
         "num_envs": NUM_ENVS,
@@ -159,13 +192,23 @@ def main() -> None:
         "envpool_python_steps_per_s": round(python_rate),
         "acting_steps_per_s": round(acting_rate),
         "acting_vs_envpool": round(acting_rate / random_rate, 3),
-        "update_ms": round(update, 2),
-        "train_steps_per_s": round(train_rate, 1),
-        "update_bound_steps_per_s": round(bound, 1),
-        "train_vs_update_bound": round(train_rate / bound, 3),
+        "matmul_gflops": round(rate, 1),
     }
+    for name, changes in OBJECTIVES.items():
+        gflop, ms = update_cost(dataclasses.replace(config, **changes), int(20 * scale) or 4, 3)
+        bound_ms = gflop / rate * 1e3
+        figures[f"{name}_update_gflop"] = round(gflop, 3)
+        figures[f"{name}_update_flop_bound_ms"] = round(bound_ms, 2)
+        figures[f"{name}_update_ms"] = round(ms, 2)
+        figures[f"{name}_update_vs_flop_bound"] = round(bound_ms / ms, 3)
+    figures["dqfd_vs_dqn_update"] = round(figures["dqfd_update_ms"] / figures["dqn_update_ms"], 3)
+    figures["train_steps_per_s"] = round(train_rate, 1)
+    figures["train_steps_per_s_1env"] = round(train_rate_1env, 1)
     for name, value in figures.items():
         print(f"{name:>28}  {value}")
+    results = Path(__file__).parent / "results"
+    results.mkdir(exist_ok=True)
+    (results / "throughput.json").write_text(json.dumps(figures, indent=2) + "\n")
     print(json.dumps(figures))
 
 
