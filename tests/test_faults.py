@@ -4,6 +4,7 @@ a recording killed mid-way keeps its finished games. The long sweep is `benchmar
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import shutil
 import signal
@@ -12,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from imitax import cli
@@ -110,3 +112,47 @@ def test_a_killed_recording_keeps_its_finished_games(tmp_path):
     dataset = load_dataset(out)
     assert dataset.num_episodes >= 3
     assert all(e.num_steps == 60 for e in dataset.episodes())
+
+
+def _kill_when_episodes(args: list[str], metadata: Path, episodes: int) -> None:
+    child = subprocess.Popen([sys.executable, "-m", "imitax.cli", *args])
+    deadline = time.time() + 240
+    while time.time() < deadline and child.poll() is None:
+        if metadata.exists() and f'"total_episodes": {episodes}' in metadata.read_text():
+            break
+        time.sleep(0.02)
+    child.kill()
+    child.wait()
+
+
+@pytest.mark.timeout(600)
+def test_killed_appends_and_relabels_keep_every_earlier_episode(tmp_path):
+    out = tmp_path / "demos"
+    config = ExpertRecordConfig(env="Pong", out=str(out), episodes=2, max_episode_steps=50, keep_states=True)
+    record_expert(dataclasses.replace(config, quiet=True))
+    before = [e.frames for e in load_dataset(out).episodes()]
+    append = [
+        "record",
+        "expert",
+        "--env",
+        "Pong",
+        "--out",
+        str(out),
+        "--append",
+        "True",
+        "--keep-states",
+        "True",
+    ]
+    append += ["--episodes", "30", "--max-episode-steps", "50"]
+    _kill_when_episodes(append, out / "data" / "metadata.json", 4)
+    for delay in (3.0, 4.5):  # killed while relabelling: the file is the old one or the new one, whole
+        child = subprocess.Popen([sys.executable, "-m", "imitax.cli", "data", "relabel", str(out)])
+        time.sleep(delay)
+        child.kill()
+        child.wait()
+    if fi.imitax("data", "verify", str(out)).returncode != 0:
+        fi.imitax("data", "verify", str(out), "--repair", "True")
+    dataset = load_dataset(out)
+    assert dataset.num_episodes >= 4
+    for frames, episode in zip(before, dataset.episodes(), strict=False):
+        np.testing.assert_array_equal(frames, episode.frames)

@@ -167,7 +167,7 @@ class DatasetWriter:
             "versions": _versions(),
             **(extra_info or {}),
         }
-        _write_json(self.data / METADATA_FILE, metadata)
+        write_json(self.data / METADATA_FILE, metadata)
         with h5py.File(self.data / HDF5_FILE, "w", track_order=True):
             pass
         self._next = 0
@@ -211,7 +211,7 @@ class DatasetWriter:
         metadata["total_episodes"] = len(file)
         metadata["total_steps"] = steps
         metadata["dataset_size"] = round((self.data / HDF5_FILE).stat().st_size / 2**20, 3)
-        _write_json(self.data / METADATA_FILE, metadata)
+        write_json(self.data / METADATA_FILE, metadata)
 
 
 @contextlib.contextmanager
@@ -242,7 +242,7 @@ def _put(group: h5py.Group, name: str, values: np.ndarray) -> None:
     )
 
 
-def _write_json(path: Path, data: dict) -> None:
+def write_json(path: Path, data: dict) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
     tmp.replace(path)

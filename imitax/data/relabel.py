@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from imitax.data.dataset import (
     DatasetError,
     Episode,
     load_dataset,
+    write_json,
     writer_lock,
 )
 from imitax.data.record import unpack_state
@@ -137,16 +139,22 @@ def relabel(config: RelabelConfig) -> RelabelReport:
 
 
 def _write_labels(path: Path, labels: dict[int, np.ndarray], expert: str) -> None:
-    with writer_lock(path / DATA_DIR), h5py.File(path / DATA_DIR / HDF5_FILE, "a") as file:
-        for index, values in labels.items():
-            infos = file[f"episode_{index}"]["infos"]
-            if "label_previous" not in infos:
-                infos.move("label", "label_previous")
-            else:
-                del infos["label"]
-            infos.create_dataset("label", data=values, chunks=True, fletcher32=True)
-    metadata_file = path / DATA_DIR / METADATA_FILE
-    metadata = json.loads(metadata_file.read_text())
-    metadata["imitax"]["labels"] = f"relabelled by {expert}"
-    metadata["imitax"].setdefault("relabelled_by", []).append(expert)
-    metadata_file.write_text(json.dumps(metadata, indent=2, sort_keys=True) + "\n")
+    """Writes the labels into a copy of the file, then puts the copy in its place: a kill at any moment
+    leaves either the old file or the new one, never a file torn between them."""
+    data = path / DATA_DIR
+    with writer_lock(data):
+        copy = data / (HDF5_FILE + ".relabel")
+        shutil.copyfile(data / HDF5_FILE, copy)
+        with h5py.File(copy, "a") as file:
+            for index, values in labels.items():
+                infos = file[f"episode_{index}"]["infos"]
+                if "label_previous" not in infos:
+                    infos.move("label", "label_previous")
+                else:
+                    del infos["label"]
+                infos.create_dataset("label", data=values, chunks=True, fletcher32=True)
+        copy.replace(data / HDF5_FILE)
+        metadata = json.loads((data / METADATA_FILE).read_text())
+        metadata["imitax"]["labels"] = f"relabelled by {expert}"
+        metadata["imitax"].setdefault("relabelled_by", []).append(expert)
+        write_json(data / METADATA_FILE, metadata)
