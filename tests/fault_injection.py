@@ -16,6 +16,10 @@ from imitax.train.run_dir import EVAL_FILE, METRICS_FILE, read_rows
 
 TRAIN = "train dqn --preset cartpole --total-steps 4000 --log-every 500 --eval-every 1000"
 TRAIN += " --checkpoint-every 1000 --eval-episodes 2 --learning-starts 200 --replay-capacity 2000"
+PONG = "train dqn --preset fast --env Pong --num-envs 2 --total-steps 1536 --log-every 256 --eval-every 512"
+PONG += (
+    " --checkpoint-every 512 --eval-episodes 1 --learning-starts 256 --replay-capacity 2000 --batch-size 8"
+)
 
 
 def imitax(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
@@ -25,8 +29,8 @@ def imitax(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
     )
 
 
-def train_args(run: Path) -> list[str]:
-    return [*TRAIN.split(), "--run-dir", str(run)]
+def train_args(run: Path, base: str = TRAIN) -> list[str]:
+    return [*base.split(), "--run-dir", str(run)]
 
 
 def counters(run: Path) -> dict[str, list]:
@@ -38,11 +42,13 @@ def counters(run: Path) -> dict[str, list]:
     }
 
 
-def kill_when(run: Path, ready: Callable[[Path, float], bool], sig: int = signal.SIGKILL) -> bool:
+def kill_when(
+    run: Path, ready: Callable[[Path, float], bool], sig: int = signal.SIGKILL, base: str = TRAIN
+) -> bool:
     """Starts the tiny run, sends `sig` once `ready(run, seconds since start)`; returns whether the run
     was still going when the signal came (False: it had finished first)."""
     child = subprocess.Popen(
-        [sys.executable, "-m", "imitax.cli", *train_args(run)],
+        [sys.executable, "-m", "imitax.cli", *train_args(run, base)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},

@@ -156,3 +156,13 @@ def test_killed_appends_and_relabels_keep_every_earlier_episode(tmp_path):
     assert dataset.num_episodes >= 4
     for frames, episode in zip(before, dataset.episodes(), strict=False):
         np.testing.assert_array_equal(frames, episode.frames)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_a_killed_pong_run_resumes_into_the_uninterrupted_rows(tmp_path):
+    reference = tmp_path / "reference"
+    assert fi.imitax(*fi.train_args(reference, fi.PONG)).returncode == 0
+    run = tmp_path / "run"
+    assert fi.kill_when(run, fi.after_rows(METRICS_FILE, 3, delay=1.0), base=fi.PONG)
+    assert fi.resume_and_check(run, fi.counters(reference)) == []
