@@ -149,25 +149,28 @@ def speed() -> dict:
 
 
 def plot(results: dict, path: Path) -> None:
+    """Evaluations during training (lines) and each run's final evaluation over --eval-games (stars)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
-    for name in ("bc", "bc_dart", "dagger"):
-        if name in results:
-            evals = results[name]["evals"]
-            updates = [int(e["updates"]) for e in evals]
-            axes[0].plot(updates, [float(e["return_mean"]) for e in evals], "o-", label=name)
-    axes[0].set(xlabel="gradient updates", ylabel="evaluation return (Pong)", title="Imitation on Pong")
-    for name in ("dqfd", "dqn"):
-        if name in results:
-            evals = results[name]["evals"]
-            steps = [int(e["env_steps"]) for e in evals]
-            axes[1].plot(steps, [float(e["return_mean"]) for e in evals], "o-", label=name)
-    axes[1].set(xlabel="environment steps", ylabel="evaluation return (Pong)", title="DQfD against DQN")
-    for ax in axes:
+    panels = (
+        (axes[0], ("bc", "bc_dart", "dagger"), "updates", "gradient updates", "Imitation on Pong"),
+        (axes[1], ("dqfd", "dqn"), "env_steps", "environment steps", "DQfD against DQN on Pong"),
+    )
+    for ax, names, x, label, title in panels:
+        for color, name in enumerate(names):
+            if name not in results:
+                continue
+            part = results[name]
+            evals = part["evals"]
+            style = {"color": f"C{color}"}
+            ax.plot([int(e[x]) for e in evals], [float(e["return_mean"]) for e in evals], "o-", **style)
+            ax.plot(part[x], part["eval"]["mean"], "*", markersize=14, label=f"{name} (final)", **style)
+        ax.axhline(results.get("random_pong", -20.7), color="0.6", ls=":", label="random play")
+        ax.set(xlabel=label, ylabel="evaluation return", title=title)
         ax.grid(alpha=0.3)
         ax.legend()
     fig.tight_layout()
@@ -184,7 +187,9 @@ def main() -> None:
     parser.add_argument("--dqfd-steps", type=int, default=100_000)
     parser.add_argument("--dqfd-minutes", type=float, default=60, help="time limit of each of DQfD and DQN")
     parser.add_argument("--eval-games", type=int, default=20)
-    parser.add_argument("--only", nargs="*", choices=PARTS, default=list(PARTS))
+    parser.add_argument(
+        "--only", nargs="*", choices=PARTS, default=list(PARTS), help="parts to run (none: report only)"
+    )
     args = parser.parse_args()
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
