@@ -141,6 +141,10 @@ class DaggerConfig(AgentConfig):
     def has_extra_phases(self) -> bool:
         return True
 
+    @property
+    def offline_updates(self) -> int:
+        return self.pretrain_updates + self.rounds * self.round_updates
+
     def beta_at(self, round_index: int) -> float:
         """The expert's share of executed actions in a round."""
         return self.beta * self.beta_decay**round_index

@@ -220,6 +220,12 @@ class AgentConfig(RunConfig):
         return False
 
     @property
+    def offline_updates(self) -> int:
+        """Updates made without stepping the training environments: the offline phase's (and, for
+        DAgger, its rounds')."""
+        return self.pretrain_updates
+
+    @property
     def term_settings(self) -> TermSettings:
         return TermSettings(
             double_q=self.double_q,

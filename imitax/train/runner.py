@@ -137,14 +137,12 @@ def _crossed(before: int, after: int, every: int) -> bool:
 def expected_updates(config: AgentConfig) -> int:
     """Gradient updates a run will make in all: its offline phase, DAgger's rounds and its online phase."""
     online = max(config.total_steps - config.learning_starts, 0) * config.replay_ratio
-    rounds = config.rounds * config.round_updates if isinstance(config, DaggerConfig) else 0
-    return int(config.pretrain_updates + rounds + online)
+    return int(config.offline_updates + online)
 
 
 def final_step(config: AgentConfig) -> int:
     """The `step` a run ends at: its offline updates (DAgger's included) plus its environment steps."""
-    rounds = config.rounds * config.round_updates if isinstance(config, DaggerConfig) else 0
-    return config.pretrain_updates + rounds + config.total_steps
+    return config.offline_updates + config.total_steps
 
 
 def dagger_rows(config: DaggerConfig) -> int:
