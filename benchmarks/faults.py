@@ -1,9 +1,10 @@
 """The long fault-injection sweep (not in CI): kill a tiny training run at many random moments and resume
-it, kill recordings mid-way, and feed every command its bad inputs.
+it, kill recordings and imports mid-way, and feed every command its bad inputs.
 
 Run from the repository root (it imports the harness in tests/fault_injection.py). Prints a table and,
 as its last line, one JSON object, also written to benchmarks/results/faults.json:
-  kill_points_tried     training runs killed (SIGKILL mostly, SIGTERM and SIGINT too) and recordings killed
+  kill_points_tried     training runs killed (SIGKILL mostly, SIGTERM and SIGINT too), recordings and
+                        imports killed
   kill_points_survived  those after which a resume (or a restart, when nothing was written yet) ended
                         with the rows and counters of an uninterrupted run, or a dataset kept its games
   bad_inputs_tried      command lines with a bad input, run as a user would
@@ -67,8 +68,6 @@ def training_kills(work: Path, count: int, rng: np.random.Generator, report: dic
 
 
 def recording_kills(work: Path, count: int, rng: np.random.Generator, report: dict) -> None:
-    from imitax.data.dataset import DatasetError, load_dataset
-
     for i in range(count):
         out = work / f"rec{i}"
         args = ["record", "expert", "--env", "Pong", "--episodes", "40", "--max-episode-steps", "40"]
@@ -80,19 +79,29 @@ def recording_kills(work: Path, count: int, rng: np.random.Generator, report: di
         child.kill()
         child.wait()
         report["kill_points_tried"] += 1
-        metadata = out / "data" / "metadata.json"
-        promised = json.loads(metadata.read_text())["total_episodes"] if metadata.exists() else 0
-        verify = fi.imitax("data", "verify", str(out)) if metadata.exists() else None
-        if verify is not None and verify.returncode != 0:
-            repair = fi.imitax("data", "verify", str(out), "--repair", "True")
-            report["tracebacks"] += "Traceback" in repair.stderr
-        try:
-            kept = load_dataset(out).num_episodes if metadata.exists() else 0
-        except DatasetError:
-            kept = 0
-        survived = kept >= promised
-        report["kill_points_survived"] += survived
+        kept, promised, tracebacks = fi.kept_episodes(out)
+        report["tracebacks"] += tracebacks
+        report["kill_points_survived"] += kept >= promised
         print(f"recording kill {i} at {delay:4.1f}s: {kept} games kept of {promised} finished")
+
+
+def import_kills(work: Path, count: int, rng: np.random.Generator, report: dict) -> None:
+    source = fi.agc_source(work / "agc", trajectories=12, steps=240)
+    for i in range(count):
+        out = work / f"import{i}"
+        args = ["data", "import", "agc", str(source), "--game", "Pong", "--out", str(out)]
+        child = subprocess.Popen([sys.executable, "-m", "imitax.cli", *args], stdout=subprocess.DEVNULL)
+        delay = float(rng.uniform(2, 10))
+        time.sleep(delay)
+        if child.poll() is not None:
+            continue
+        child.kill()
+        child.wait()
+        report["kill_points_tried"] += 1
+        kept, promised, tracebacks = fi.kept_episodes(out)
+        report["tracebacks"] += tracebacks
+        report["kill_points_survived"] += kept >= promised
+        print(f"import kill {i} at {delay:4.1f}s: {kept} episodes kept of {promised} finished")
 
 
 def bad_inputs(work: Path, report: dict) -> None:
@@ -124,6 +133,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--kills", type=int, default=44, help="training runs to kill")
     parser.add_argument("--recording-kills", type=int, default=8)
+    parser.add_argument("--import-kills", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     rng = np.random.default_rng(args.seed)
@@ -136,6 +146,7 @@ def main() -> None:
         work = Path(tmp)
         bad_inputs(work, report)
         recording_kills(work, args.recording_kills, rng, report)
+        import_kills(work, args.import_kills, rng, report)
         training_kills(work, args.kills, rng, report)
     report["minutes"] = round((time.perf_counter() - start) / 60, 1)
     for name, value in report.items():

@@ -4,6 +4,7 @@ moment and resumed, checked against the same run left alone; and a table of bad 
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -110,6 +111,35 @@ def resume_and_check(run: Path, reference: dict[str, list]) -> list[str]:
 def rows_lost(run: Path, reference: dict[str, list]) -> int:
     got = counters(run)
     return sum(len(set(reference[p]) - set(got[p])) for p in ("metrics", "evals"))
+
+
+def kept_episodes(out: Path) -> tuple[int, int, int]:
+    """After a dataset writer was killed: (episodes a load finds, episodes the metadata promised, tracebacks
+    printed by `data verify` and its repair). A cut write is repaired as a user would, on verify's advice."""
+    from imitax.data.dataset import DatasetError, load_dataset
+
+    metadata = out / "data" / "metadata.json"
+    if not metadata.exists():
+        return 0, 0, 0
+    promised = json.loads(metadata.read_text())["total_episodes"]
+    verify = imitax("data", "verify", str(out))
+    tracebacks = "Traceback" in verify.stderr
+    if verify.returncode != 0:
+        repair = imitax("data", "verify", str(out), "--repair", "True")
+        tracebacks += "Traceback" in repair.stderr
+    try:
+        return load_dataset(out).num_episodes, promised, tracebacks
+    except DatasetError:
+        return 0, promised, tracebacks
+
+
+def agc_source(root: Path, trajectories: int, steps: int) -> Path:
+    """An Atari Grand Challenge folder of Pong `trajectories`, each of `steps` real emulator screens."""
+    from tests.test_importers import LEFT, RIGHT, record, write_agc
+
+    for n in range(trajectories):
+        write_agc(root, "pong", str(n + 1), record("Pong", [(RIGHT, LEFT)[n % 2]] * steps))
+    return root
 
 
 def bad_inputs(tmp: Path) -> list[tuple[str, list[str]]]:

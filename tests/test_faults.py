@@ -166,3 +166,15 @@ def test_a_killed_pong_run_resumes_into_the_uninterrupted_rows(tmp_path):
     run = tmp_path / "run"
     assert fi.kill_when(run, fi.after_rows(METRICS_FILE, 3, delay=1.0), base=fi.PONG)
     assert fi.resume_and_check(run, fi.counters(reference)) == []
+
+
+@pytest.mark.timeout(600)
+def test_a_killed_import_keeps_its_finished_episodes(tmp_path):
+    source = fi.agc_source(tmp_path / "agc", trajectories=6, steps=240)
+    out = tmp_path / "imported"
+    args = ["data", "import", "agc", str(source), "--game", "Pong", "--out", str(out)]
+    _kill_when_episodes(args, out / "data" / "metadata.json", 2)
+    kept, promised, tracebacks = fi.kept_episodes(out)
+    assert promised >= 2 and kept >= promised and not tracebacks
+    first = load_dataset(out).episode(0)
+    assert first.num_steps == 240 // 4 and first.score == 0.0
