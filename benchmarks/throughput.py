@@ -12,7 +12,11 @@ written to benchmarks/results/throughput.json):
   <objective>_update_flop_bound_ms   those FLOPs at the matmul rate: no update can be faster
   <objective>_update_ms       one update inside a compiled loop, as training runs it
   <objective>_update_vs_flop_bound   bound / measured (1 would be the machine's matrix units at full use)
-  train_steps_per_s, train_steps_per_s_1env   full training at replay ratio 0.25 with 8 and 1 envs
+  train_steps_per_s_<n>env     full training at replay ratio 0.25 with n envs (--envs, default 8 and 1)
+
+On a GPU: `python benchmarks/throughput.py --envs 8 64 --matmul-size 8192 --out throughput_gpu.json`
+(the matrix product must be large enough to reach the GPU's rate; float32 at JAX's default precision, the
+precision the update runs at).
 """
 
 from __future__ import annotations
@@ -130,7 +134,7 @@ def _batch(config, spec):
     return batch._replace(is_demo=jnp.arange(config.batch_size) % 2 == 0)
 
 
-def matmul_gflops(repeats: int, n: int = 2048) -> float:
+def matmul_gflops(repeats: int, n: int) -> float:
     """The machine's float32 matrix-product rate, GFLOP/s (median of `repeats`)."""
     a, b = (jax.random.normal(jax.random.key(i), (n, n)) for i in range(2))
     product = jax.jit(jnp.matmul)
@@ -171,6 +175,9 @@ OBJECTIVES = {
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer repeats (a smoke test)")
+    parser.add_argument("--envs", type=int, nargs="+", default=[8, 1], help="env counts to train with")
+    parser.add_argument("--matmul-size", type=int, default=2048, help="n of the n x n x n rate probe")
+    parser.add_argument("--out", default="throughput.json", help="file name under benchmarks/results")
     args = parser.parse_args()
     scale = 0.1 if args.quick else 1.0
     config = dataclasses.replace(NATURE, replay_capacity=100_000, num_envs=NUM_ENVS)
@@ -179,12 +186,13 @@ def main() -> None:
     acting_rate = training_loop(
         dataclasses.replace(config, learning_starts=10**9), int(500 * scale) or 10, warm_chunks=1, chunks=3
     )
-    train_rate = training_loop(
-        dataclasses.replace(config, learning_starts=2_000), int(250 * scale) or 10, warm_chunks=2, chunks=3
-    )
-    one_env = dataclasses.replace(config, num_envs=1, learning_starts=2_000)
-    train_rate_1env = training_loop(one_env, int(2000 * scale) or 80, warm_chunks=2, chunks=3, num_envs=1)
-    rate = matmul_gflops(int(20 * scale) or 3)
+    train_rates = {}
+    for envs in args.envs:  # chunks of 2,000 environment steps, the replay past learning_starts after two
+        capacity = config.replay_capacity // envs * envs  # a whole stream per environment
+        train = dataclasses.replace(config, num_envs=envs, learning_starts=2_000, replay_capacity=capacity)
+        steps = max(1, int(2000 * scale) // envs)
+        train_rates[envs] = training_loop(train, steps, warm_chunks=2, chunks=3, num_envs=envs)
+    rate = matmul_gflops(int(20 * scale) or 3, args.matmul_size)
     figures = {
         "device": str(jax.devices()[0].device_kind),
         "num_envs": NUM_ENVS,
@@ -202,13 +210,13 @@ def main() -> None:
         figures[f"{name}_update_ms"] = round(ms, 2)
         figures[f"{name}_update_vs_flop_bound"] = round(bound_ms / ms, 3)
     figures["dqfd_vs_dqn_update"] = round(figures["dqfd_update_ms"] / figures["dqn_update_ms"], 3)
-    figures["train_steps_per_s"] = round(train_rate, 1)
-    figures["train_steps_per_s_1env"] = round(train_rate_1env, 1)
+    for envs, train_rate in train_rates.items():
+        figures[f"train_steps_per_s_{envs}env"] = round(train_rate, 1)
     for name, value in figures.items():
         print(f"{name:>28}  {value}")
     results = Path(__file__).parent / "results"
     results.mkdir(exist_ok=True)
-    (results / "throughput.json").write_text(json.dumps(figures, indent=2) + "\n")
+    (results / args.out).write_text(json.dumps(figures, indent=2) + "\n")
     print(json.dumps(figures))
 
 
