@@ -437,8 +437,25 @@ def _data_relabel(argv: list[str], prog: str) -> int:
     return 0
 
 
+def _run(argv: list[str], prog: str) -> int:
+    from imitax.pipeline import MainJobConfig, run_main_job
+
+    # Switches are plain flags here (`imitax run --quick`), as the one command a newcomer types.
+    config = tyro.cli(MainJobConfig, args=argv, prog=prog)
+    page = run_main_job(config, argv)
+    return 0 if page is not None else 130
+
+
+def _report(argv: list[str], prog: str) -> int:
+    from imitax.analysis.report import ReportArgs, report_command
+
+    return report_command(_parse(ReportArgs, argv, prog))
+
+
 COMMANDS: dict[tuple[str, ...], Command] = {
+    ("run",): Command("The main job: demos -> BC -> DAgger -> DQfD -> evaluation -> report.", _run),
     **{("train", name): Command(algo.summary, _train(name)) for name, algo in ALGORITHMS.items()},
+    ("report",): Command("Aggregate runs' scores over games and seeds, with confidence intervals.", _report),
     ("eval",): Command("Play games with a run's checkpoint; report true scores.", _eval),
     ("record", "human"): Command("Record a person playing in a window.", _record_human),
     ("record", "expert"): Command("Record a built-in expert (optionally with DART noise).", _record_expert),

@@ -477,7 +477,8 @@ class _Run:
         for name, value in row.items():
             if name not in ("step", "phase") and isinstance(value, int | float) and not math.isnan(value):
                 self.writer.add_scalar(f"train/{name}", value, row["step"])
-        speed = row.get("steps_per_s") or row.get("updates_per_s") or 0.0
+        speeds = [row.get(name) for name in ("steps_per_s", "updates_per_s")]
+        speed = next((v for v in speeds if isinstance(v, int | float) and not math.isnan(v)), 0.0)
         self.progress.update(self.step, speed, np.mean(self.recent) if self.recent else None)
 
     def _evaluation_at_step(self) -> tuple[EvalResult | None, int | None]:

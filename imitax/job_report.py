@@ -1,0 +1,155 @@
+"""The main job's report: one HTML page, readable offline, beside its pictures.
+
+`index.html` holds a table of returns per stage beside the expert's and random play's, the learning
+curves (`curves.png`), a short GIF of the final agent playing (`play.gif`) and the command that
+reproduces the job.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from imitax.train import run_dir as rd
+
+GIF_STEPS = 400  # agent steps shown (16 s of play at 4 frames a step)
+
+
+def normalized(score: float, random: float, expert: float) -> float | None:
+    """0 at random play, 1 at the expert; None when the two coincide."""
+    return None if expert == random else (score - random) / (expert - random)
+
+
+def returns_table(stages: Sequence[Any], expert: list[float], random: list[float]) -> list[dict[str, Any]]:
+    """One row per line of the report's table: the references, then each stage's final evaluation."""
+    rows = []
+    if expert:
+        rows.append({"name": "expert (recorded games)", "returns": expert})
+    rows.append({"name": "random play", "returns": random})
+    rows += [{"name": s.name, "returns": s.returns, "path": str(s.path)} for s in stages]
+    reference = (float(np.mean(random)), float(np.mean(expert))) if expert else None
+    for row in rows:
+        values = np.asarray(row["returns"], float)
+        row.update(mean=float(values.mean()), std=float(values.std()), games=len(values))
+        row["normalized"] = normalized(row["mean"], *reference) if reference else None
+    return rows
+
+
+def plot_curves(stages: Sequence[Any], out: Path, expert: list[float], random: list[float]) -> None:
+    """Evaluation return against the run's step, and the training loss, for each stage."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ret, loss) = plt.subplots(1, 2, figsize=(11, 4))
+    for stage in stages:
+        evals = rd.read_rows(stage.path / rd.EVAL_FILE)
+        steps, means = [int(r["step"]) for r in evals], [float(r["return_mean"]) for r in evals]
+        ret.plot(steps, means, "o-", label=stage.name)
+        rows = [r for r in rd.read_rows(stage.path / rd.METRICS_FILE) if r.get("loss")]
+        loss.plot([int(r["step"]) for r in rows], [float(r["loss"]) for r in rows], label=stage.name)
+    for label, values, style in (("expert", expert, "--"), ("random", random, ":")):
+        if values:
+            ret.axhline(float(np.mean(values)), color="gray", linestyle=style, label=label)
+    ret.set(xlabel="step (offline updates + environment steps)", ylabel="evaluation return")
+    loss.set(xlabel="step", ylabel="training loss", yscale="log")
+    for axis in (ret, loss):
+        axis.legend(fontsize=8)
+        axis.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+
+
+def play_gif(run_dir: Path, out: Path, seed: int, steps: int = GIF_STEPS) -> float:
+    """A GIF of a run's final agent playing (greedy) for up to `steps` steps; returns its score."""
+    import jax
+    from PIL import Image
+
+    from imitax.envs import AtariEnv
+    from imitax.train.loading import load_agent
+
+    loaded = load_agent(run_dir)
+    act = jax.jit(loaded.agent.act)
+    env = AtariEnv(loaded.spec.name, loaded.spec.preset, training=False, seed=seed, render_mode="rgb_array")
+    obs, _ = env.reset(seed=seed)
+    frames, score, key = [Image.fromarray(env.render())], 0.0, jax.random.key(seed)
+    for _ in range(steps):
+        action = int(act(loaded.state, obs[None], key, 0.0)[0])
+        obs, _, terminated, truncated, info = env.step(action)
+        score += info["score"]  # this step's true (unclipped) points
+        frames.append(Image.fromarray(env.render()))
+        if terminated or truncated:
+            break
+    frames[0].save(out, save_all=True, append_images=frames[1::2], duration=66, loop=0)
+    return score
+
+
+def write_report(
+    root: Path, stages: Sequence[Any], expert: list[float], random: list[float], job: Any
+) -> Path:
+    """Writes the report into `root/report/`; returns the page's path."""
+    out = root / "report"
+    out.mkdir(parents=True, exist_ok=True)
+    rows = returns_table(stages, expert, random)
+    plot_curves(stages, out / "curves.png", expert, random)
+    play_gif(stages[-1].path, out / "play.gif", job.config.seed)
+    (out / "returns.json").write_text(json.dumps(rows, indent=2) + "\n")
+    _print_table(rows)
+    page = out / "index.html"
+    page.write_text(_page(rows, job, stages))
+    return page
+
+
+def _print_table(rows: list[dict[str, Any]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="final returns")
+    for column in ("", "return", "games", "normalised (random 0, expert 1)"):
+        table.add_column(column, justify="right" if column else "left")
+    for row in rows:
+        mean = f"{row['mean']:.2f} ± {row['std']:.2f}"
+        table.add_row(row["name"], mean, str(row["games"]), _fmt(row["normalized"]))
+    Console().print(table)
+
+
+def _fmt(value: float | None) -> str:
+    return "" if value is None else f"{value:.2f}"
+
+
+def _page(rows: list[dict[str, Any]], job: Any, stages: Sequence[Any]) -> str:
+    config = job.config
+    body = "".join(
+        f"<tr><td>{html.escape(r['name'])}</td><td>{r['mean']:.2f} ± {r['std']:.2f}</td>"
+        f"<td>{r['games']}</td><td>{_fmt(r['normalized'])}</td>"
+        f"<td><code>{html.escape(Path(r['path']).name) if 'path' in r else ''}</code></td></tr>"
+        for r in rows
+    )
+    record = rd.load_run_record(stages[-1].path)
+    protocol = record.get("eval_env", {})
+    budget = html.escape(json.dumps(job._job_record()["budget"]))
+    return f"""<!doctype html>
+<html><head><meta charset="utf-8"><title>imitax run: {html.escape(config.env)}</title>
+<style>body{{font-family:sans-serif;max-width:60em;margin:2em auto;}} td,th{{padding:.2em .8em;}}
+table{{border-collapse:collapse}} tr:nth-child(even){{background:#f3f3f3}} code{{font-size:90%}}</style>
+</head><body>
+<h1>Learning {html.escape(config.env)} from demonstrations</h1>
+<p>Demonstrations, behaviour cloning, DAgger, then {config.finetune.upper()} fine-tuning; every return is
+the true game score of whole games (evaluation epsilon {record["config"]["eval_epsilon"]}).</p>
+<h2>Returns</h2>
+<table><tr><th>stage</th><th>return (mean ± std)</th><th>games</th>
+<th>normalised (random 0, expert 1)</th><th>directory</th></tr>{body}</table>
+<h2>Learning curves</h2><img src="curves.png" alt="learning curves" width="100%">
+<h2>The final agent playing</h2><img src="play.gif" alt="the final agent playing">
+<h2>Reproduce</h2><pre>{html.escape(job.command)}</pre>
+<p>Budget: <code>{budget}</code></p>
+<p>Evaluation protocol: <code>{html.escape(json.dumps(protocol, sort_keys=True))}</code></p>
+</body></html>
+"""

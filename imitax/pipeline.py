@@ -1,0 +1,323 @@
+"""The main job, `imitax run`: the whole story of learning from demonstrations on one game.
+
+record the expert's games -> behaviour cloning -> DAgger with the expert as oracle -> DQfD (or DQN)
+fine-tuning -> evaluation against the expert and random play -> a report page.
+
+Each stage lives in a directory named after its settings and those of the stages it reads
+(`bc-3f2a9c1d`), so rerunning with the same settings reuses what is finished, resumes what was stopped,
+and a changed setting redoes only the stages it reaches. Ctrl-C stops the stage in flight at a safe point
+(training checkpoints, a recording keeps its finished games in a `.partial` directory that is redone).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import shlex
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from imitax.agents.algorithms import BC_DEFAULT, DAGGER_DEFAULT, DQFD_FAST, DQN_FAST
+from imitax.agents.config import AgentConfig
+from imitax.data.dataset import load_dataset, write_json
+from imitax.envs import canonical_game
+from imitax.train import run_dir as rd
+from imitax.train.runner import final_step, train
+
+JOB_FILE = "job.json"
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How much each stage does."""
+
+    demo_games: int
+    """Whole expert games recorded (they are also the expert's reference score)."""
+    bc_updates: int
+    """Behaviour-cloning updates on the demonstrations."""
+    dagger_rounds: int
+    """DAgger rounds (round 0 is the expert's own play, labelled)."""
+    dagger_round_steps: int
+    """Emulator steps acted and labelled per DAgger round."""
+    dagger_round_updates: int
+    """Updates on the aggregate after each DAgger round."""
+    pretrain_updates: int
+    """Fine-tuning's pre-training updates on the demonstrations (DQfD's phase 1)."""
+    finetune_steps: int
+    """Environment steps of fine-tuning (DQfD or DQN, with the demonstrations in its replay)."""
+    eval_episodes: int
+    """Whole games per evaluation, and for random play's reference."""
+
+
+DEFAULT_BUDGET = Budget(
+    demo_games=2,
+    bc_updates=3_000,
+    dagger_rounds=2,
+    dagger_round_steps=1_500,
+    dagger_round_updates=1_000,
+    pretrain_updates=1_500,
+    finetune_steps=16_000,
+    eval_episodes=4,
+)
+"""About 15 minutes on a 2-core CPU."""
+
+QUICK_BUDGET = Budget(
+    demo_games=1,
+    bc_updates=200,
+    dagger_rounds=1,
+    dagger_round_steps=300,
+    dagger_round_updates=100,
+    pretrain_updates=100,
+    finetune_steps=1_024,
+    eval_episodes=1,
+)
+"""A smoke test of every stage: about 3 minutes on a 2-core CPU, nothing learned."""
+
+
+@dataclass(frozen=True)
+class MainJobConfig:
+    """Record demonstrations, clone them, DAgger, fine-tune with RL, evaluate, report: one command."""
+
+    env: str = "Pong"
+    """Atari game in any common spelling (it needs a built-in expert unless --demos is given)."""
+    expert: str | None = None
+    """Built-in expert that demonstrates and labels DAgger's states (default: the game's)."""
+    demos: tuple[str, ...] = ()
+    """Demonstration datasets (human or imported) to learn from instead of recording the expert."""
+    run_dir: str = "runs/main"
+    """Where the stages and the report go."""
+    seed: int = 0
+    """Seeds every stage."""
+    quick: bool = False
+    """A 3-minute smoke test of every stage instead of the 15-minute default."""
+    finetune: Literal["dqfd", "dqn"] = "dqfd"
+    """The RL stage: DQfD (TD + n-step + margin + L2 over demonstrations and agent data) or DQN with the
+    demonstrations in its replay."""
+    demo_games: int | None = None
+    """Whole expert games to record (default: the budget's)."""
+    bc_updates: int | None = None
+    """Behaviour-cloning updates (default: the budget's)."""
+    dagger_rounds: int | None = None
+    """DAgger rounds (default: the budget's; 0 skips DAgger)."""
+    finetune_steps: int | None = None
+    """Environment steps of fine-tuning (default: the budget's)."""
+    eval_episodes: int | None = None
+    """Games per evaluation (default: the budget's)."""
+
+    def __post_init__(self) -> None:
+        canonical_game(self.env)  # an unknown game fails here, with suggestions
+        for name in ("demo_games", "bc_updates", "finetune_steps", "eval_episodes"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
+        if self.dagger_rounds is not None and self.dagger_rounds < 0:
+            raise ValueError(f"--dagger-rounds must be >= 0, got {self.dagger_rounds}")
+
+    @property
+    def budget(self) -> Budget:
+        """The stage budgets: --quick's or the default, with the flags given."""
+        base = QUICK_BUDGET if self.quick else DEFAULT_BUDGET
+        fields = ("demo_games", "bc_updates", "dagger_rounds", "finetune_steps", "eval_episodes")
+        given = {name: getattr(self, name) for name in fields if getattr(self, name) is not None}
+        return dataclasses.replace(base, **given)
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One stage's result: its name, its directory and its final evaluation."""
+
+    name: str
+    path: Path
+    returns: list[float]
+
+    @property
+    def mean(self) -> float:
+        return sum(self.returns) / len(self.returns)
+
+
+def _key(settings: dict[str, Any]) -> str:
+    """A stage's identity: a hash of its settings (upstream stages' keys included)."""
+    text = json.dumps(settings, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:8]
+
+
+def _common(config: MainJobConfig, budget: Budget) -> dict[str, Any]:
+    """What every training stage shares: the game, the seed, a small replay, the evaluation protocol."""
+    return {
+        "env": config.env,
+        "seed": config.seed,
+        "num_envs": 4,
+        "eval_episodes": budget.eval_episodes,
+        "eval_epsilon": 0.0 if config.quick else 0.01,
+        "replay_capacity": 20_000,
+        "offline_log_every": 100 if config.quick else 250,
+        "log_every": 256 if config.quick else 2_000,
+    }
+
+
+def stage_configs(
+    config: MainJobConfig, demos: tuple[str, ...], expert: str | None
+) -> dict[str, AgentConfig]:
+    """The training stages' configs, each with its run directory named by a hash of its settings (the
+    demonstrations' paths among them: a recording's directory is itself named by its settings). DAgger
+    needs an `expert` to label its states: without one it is left out."""
+    budget = config.budget
+    common = _common(config, budget)
+    quick = {"batch_size": 16} if config.quick else {}
+    stages: dict[str, AgentConfig] = {
+        "bc": dataclasses.replace(
+            BC_DEFAULT, **common, **quick, demos=demos, pretrain_updates=budget.bc_updates, eval_every=0
+        ),
+    }
+    if budget.dagger_rounds and expert:
+        stages["dagger"] = dataclasses.replace(
+            DAGGER_DEFAULT,
+            **{**common, **quick, "replay_capacity": 4_000},  # DAgger's data is all labelled aggregate
+            expert=expert,
+            rounds=budget.dagger_rounds,
+            round_steps=budget.dagger_round_steps,
+            round_updates=budget.dagger_round_updates,
+            round_envs=4,
+        )
+    base = DQFD_FAST if config.finetune == "dqfd" else DQN_FAST
+    steps = budget.finetune_steps
+    stages["finetune"] = dataclasses.replace(
+        base,
+        **common,
+        **quick,
+        demos=demos,
+        pretrain_updates=budget.pretrain_updates if config.finetune == "dqfd" else 0,
+        total_steps=steps,
+        learning_starts=min(1_000, steps // 4),
+        epsilon_start=0.1,  # the demonstrations already show how to play
+        epsilon_decay_steps=max(1, steps // 2),
+        eval_every=0,
+        checkpoint_every=max(1, steps // 2),
+    )
+    root = Path(config.run_dir)
+    return {
+        name: dataclasses.replace(stage, run_dir=str(root / f"{name}-{_key(dataclasses.asdict(stage))}"))
+        for name, stage in stages.items()
+    }
+
+
+class MainJob:
+    """Runs the stages in order, reusing finished ones; `run()` returns the report page's path, or None
+    when stopped (Ctrl-C): the same command continues."""
+
+    def __init__(self, config: MainJobConfig, argv: list[str]):
+        self.config, self.argv = config, argv
+        self.root = Path(config.run_dir)
+        self.game = canonical_game(config.env)
+        from imitax.experts import available_experts, default_expert
+
+        for path in config.demos:  # a missing or damaged dataset fails before anything is written
+            load_dataset(path)
+        has_expert = any(self.game in games for games in available_experts().values())
+        if config.demos and not has_expert:
+            self.expert = None  # DAgger needs an oracle: the job runs without it
+        else:
+            self.expert = config.expert or default_expert(self.game)  # no expert: a message here
+
+    def run(self) -> Path | None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        write_json(self.root / JOB_FILE, self._job_record())
+        start = time.perf_counter()
+        demos, expert_returns = self._demonstrations()
+        if demos is None:
+            return None
+        stages = []
+        for name, stage_config in stage_configs(self.config, demos, self.expert).items():
+            print(f"\n== {name}: {stage_config.run_dir}", flush=True)
+            stage = self._train(name, stage_config)
+            if stage is None:
+                print(f"\nStopped in stage {name}. Run the same command again to continue.")
+                return None
+            stages.append(stage)
+        print("\n== evaluation and report", flush=True)
+        from imitax.job_report import write_report
+
+        page = write_report(self.root, stages, expert_returns, self._random_returns(stages[0]), self)
+        print(f"\nDone in {(time.perf_counter() - start) / 60:.1f} minutes. Report: {page}")
+        return page
+
+    def _job_record(self) -> dict[str, Any]:
+        return {
+            "config": dataclasses.asdict(self.config),
+            "budget": dataclasses.asdict(self.config.budget),
+            "command": self.command,
+        }
+
+    @property
+    def command(self) -> str:
+        """The command that reproduces this job."""
+        return shlex.join(["imitax", "run", *self.argv])
+
+    # -- stages ----------------------------------------------------------------------------------------
+
+    def _demonstrations(self) -> tuple[tuple[str, ...] | None, list[float]]:
+        """(dataset paths, the expert's recorded scores); None when the recording stopped."""
+        config = self.config
+        if config.demos:
+            paths = tuple(str(Path(p).resolve()) for p in config.demos)
+            return paths, []
+        from imitax.data.record import ExpertRecordConfig, record_expert
+
+        settings = {"env": self.game, "expert": self.expert, "games": config.budget.demo_games}
+        out = self.root / f"demos-{_key({**settings, 'seed': config.seed})}"
+        print(f"== demos: {out}", flush=True)
+        if not (out / "data").exists():
+            partial = out.with_name(out.name + ".partial")
+            shutil.rmtree(partial, ignore_errors=True)  # a stopped recording is redone
+            report = record_expert(
+                ExpertRecordConfig(
+                    env=self.game,
+                    expert=self.expert,
+                    out=str(partial),
+                    episodes=config.budget.demo_games,
+                    seed=config.seed,
+                )
+            )
+            if report.interrupted:
+                print("\nStopped while recording. Run the same command again to record anew.")
+                return None, []
+            partial.rename(out)
+        else:
+            print("reusing the recorded games")
+        dataset = load_dataset(out)
+        scores = [float(e.score) for e in dataset.episodes()]
+        return (str(out.resolve()),), scores
+
+    def _train(self, name: str, config: AgentConfig) -> Stage | None:
+        path = Path(config.run_dir)
+        if _finished(path, config):
+            print("reusing the finished stage")
+        else:
+            resume = (path / rd.CONFIG_FILE).exists()
+            if train(config, resume=resume).interrupted:
+                return None
+        last = rd.read_rows(path / rd.EVAL_FILE)[-1]
+        return Stage(name, path, [float(r) for r in last["returns"].split()])
+
+    def _random_returns(self, stage: Stage) -> list[float]:
+        """Random play's scores under the same evaluation protocol (epsilon 1 with any checkpoint)."""
+        from imitax.train.evaluation import evaluate_run
+
+        episodes = self.config.budget.eval_episodes
+        result, _ = evaluate_run(str(stage.path), episodes, 1.0, seed=self.config.seed)
+        return [float(r) for r in result.returns]
+
+
+def _finished(path: Path, config: AgentConfig) -> bool:
+    """A stage whose final evaluation is written."""
+    rows = rd.read_rows(path / rd.EVAL_FILE)
+    return bool(rows) and int(rows[-1]["step"]) == final_step(config)
+
+
+def run_main_job(config: MainJobConfig, argv: list[str]) -> Path | None:
+    """Runs (or continues) the main job; returns the report page, or None if it was stopped."""
+    return MainJob(config, argv).run()
