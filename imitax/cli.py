@@ -446,6 +446,15 @@ def _run(argv: list[str], prog: str) -> int:
     return 0 if page is not None else 130
 
 
+def _reproduce(argv: list[str], prog: str) -> int:
+    from imitax.train.reproduce import ReproduceArgs, reproduce
+
+    args = _parse(ReproduceArgs, argv, prog)
+    result = reproduce(args.run_dir, args.out)
+    print(f"Reproduced {args.run_dir} into {result.run_dir}.")
+    return 130 if result.interrupted else 0
+
+
 def _report(argv: list[str], prog: str) -> int:
     from imitax.analysis.report import ReportArgs, report_command
 
@@ -456,6 +465,7 @@ COMMANDS: dict[tuple[str, ...], Command] = {
     ("run",): Command("The main job: demos -> BC -> DAgger -> DQfD -> evaluation -> report.", _run),
     **{("train", name): Command(algo.summary, _train(name)) for name, algo in ALGORITHMS.items()},
     ("report",): Command("Aggregate runs' scores over games and seeds, with confidence intervals.", _report),
+    ("reproduce",): Command("Train a run again from its record, into a new directory.", _reproduce),
     ("eval",): Command("Play games with a run's checkpoint; report true scores.", _eval),
     ("record", "human"): Command("Record a person playing in a window.", _record_human),
     ("record", "expert"): Command("Record a built-in expert (optionally with DART noise).", _record_expert),

@@ -13,6 +13,7 @@ from imitax import cli
 from imitax.agents.algorithms import DQN_CARTPOLE
 from imitax.train.run_dir import EVAL_FILE, METRICS_FILE, read_rows
 from imitax.train.runner import train
+from tests import fault_injection as fi
 
 TINY = dataclasses.replace(
     DQN_CARTPOLE,
@@ -96,3 +97,20 @@ def test_eval_checks_its_arguments_like_train(tmp_path, capsys, args, message):
         cli.main(["eval", str(tmp_path), *args])
     assert stop.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_reproduce_gives_the_same_metrics_bit_for_bit(tmp_path, capsys):
+    original = tmp_path / "original"
+    assert cli.main([*fi.TRAIN.split(), "--total-steps", "1500", "--run-dir", str(original)]) == 0
+    assert cli.main(["reproduce", str(original)]) == 0
+    copy = tmp_path / "original-reproduced"
+    timing = {"steps_per_s", "updates_per_s"}
+
+    def rows(run, name):
+        return [{k: v for k, v in r.items() if k not in timing} for r in read_rows(run / name)]
+
+    for name in (METRICS_FILE, EVAL_FILE):
+        assert rows(copy, name) == rows(original, name) and rows(original, name)
+    assert cli.main(["reproduce", str(original)]) == 2  # the copy is there: nothing is overwritten
+    assert "already holds a run" in capsys.readouterr().err
+    assert cli.main(["reproduce", str(tmp_path / "nothing")]) == 2
