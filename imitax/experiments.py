@@ -11,16 +11,13 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import shlex
 import statistics
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from imitax import cli
-from imitax.agents.algorithms import ALGORITHMS
-from imitax.train.loading import config_from_record
-from imitax.train.run_dir import CONFIG_FILE, EVAL_FILE, read_rows
+from imitax.trials import final_eval, make_trial, run_local, trial_state
 
 BUDGETS = ("tiny", "cpu", "full")
 TINY_FLAGS = "--num-envs 2 --eval-episodes 1 --batch-size 8 --log-every 64 --offline-log-every 10"
@@ -44,37 +41,26 @@ class Setting:
         return shlex.split(self.budgets[budget] + extra)
 
 
-def final_eval(run_dir: Path) -> dict | None:
-    rows = read_rows(run_dir / EVAL_FILE)
-    return rows[-1] if rows else None
+def _demo_flags(setting: Setting, game: str, budget: str, demos: list[str] | None, out: Path) -> list[str]:
+    """Flags naming the demonstrations: those given, or the built-in expert's recorded under `out`."""
+    if not setting.demo_steps:
+        return []
+    return ["--demos", *(demos or [str(out / f"demos-{game.lower()}-{budget}")])]
 
 
-def is_complete(run_dir: Path) -> bool:
-    """Whether the run reached the end of its last phase and evaluated there."""
-    from imitax.train.runner import final_step
-
-    record_file = run_dir / CONFIG_FILE
-    last = final_eval(run_dir)
-    if not record_file.exists() or last is None:
-        return False
-    record = json.loads(record_file.read_text())
-    config = config_from_record(ALGORITHMS[record["algo"]].config, record["config"])
-    return int(last["step"]) >= final_step(config)
-
-
-def _demos(setting: Setting, game: str, budget: str, out: Path) -> list[str]:
-    """Flags naming the demonstrations: recorded by the built-in expert once, then reused."""
+def _record_demos(setting: Setting, game: str, budget: str, out: Path) -> None:
+    """Records the built-in expert's demonstrations once; later runs reuse them."""
     from imitax.data.record import ExpertRecordConfig, record_expert
 
     path = out / f"demos-{game.lower()}-{budget}"
     if not (path / "data" / "metadata.json").exists():
         steps = setting.demo_steps[budget]
         record_expert(ExpertRecordConfig(env=game, out=str(path), episodes=1, min_steps=steps, quiet=True))
-    return ["--demos", str(path)]
 
 
 def run_setting(setting: Setting, argv: list[str] | None = None) -> int:
-    """Parses the script's flags and runs every game and seed; returns the exit status."""
+    """Parses the script's flags and runs every game and seed (one trial each, `imitax.trials`: done runs
+    reused, stopped ones resumed); returns the exit status."""
     parser = argparse.ArgumentParser(
         description=f"{setting.name}: `imitax train {setting.algo}` over games and seeds"
     )
@@ -83,42 +69,45 @@ def run_setting(setting: Setting, argv: list[str] | None = None) -> int:
     parser.add_argument("--budget", choices=BUDGETS, default="cpu")
     parser.add_argument("--demos", nargs="*", default=None, help="datasets to learn from (default: record)")
     parser.add_argument("--out", default=f"runs/{setting.name}")
+    parser.add_argument("--workers", type=int, default=1, help="runs at once (above 1: each logs to a file)")
     parser.add_argument(
         "train_flags", nargs="*", help=f"more flags for imitax train {setting.algo} (after --)"
     )
     args = parser.parse_args(argv)
     out = Path(args.out)
+    trials = []
+    try:
+        for game in args.games:
+            for seed in args.seeds:
+                flags = [*setting.flags(args.budget), "--env", game, "--seed", str(seed)]
+                flags += [*_demo_flags(setting, game, args.budget, args.demos, out), *args.train_flags]
+                name = f"{game.lower()}-seed{seed}"
+                trials.append(make_trial(name, setting.algo, flags, out / name, {"game": game, "seed": seed}))
+    except ValueError as err:
+        print(f"{setting.name}: error: {err}", file=sys.stderr)
+        return 2
+    if setting.demo_steps and not args.demos:
+        for game in dict.fromkeys(t.params["game"] for t in trials if trial_state(t) != "done"):
+            _record_demos(setting, game, args.budget, out)
+    logs = out / "logs" if args.workers > 1 else None
+    codes = run_local(trials, args.workers, logs)
+    failed = [code for code in codes.values() if code != 0]
+    if failed:
+        return failed[0]
     results = []
-    for game in args.games:
-        for seed in args.seeds:
-            run_dir = out / f"{game.lower()}-seed{seed}"
-            if not is_complete(run_dir):
-                if (run_dir / CONFIG_FILE).exists():
-                    flags = ["--resume", str(run_dir)]
-                else:
-                    flags = [*setting.flags(args.budget), "--env", game, "--seed", str(seed)]
-                    flags += ["--run-dir", str(run_dir)]
-                    if setting.demo_steps:
-                        flags += (
-                            ["--demos", *args.demos]
-                            if args.demos
-                            else _demos(setting, game, args.budget, out)
-                        )
-                code = cli.main(["train", setting.algo, *flags, *args.train_flags])
-                if code != 0:
-                    return code
-            last = final_eval(run_dir)
-            results.append(
-                {
-                    "game": game,
-                    "seed": seed,
-                    "step": last["step"],
-                    "env_steps": last["env_steps"],
-                    "updates": last["updates"],
-                    "return_mean": float(last["return_mean"]),
-                    "run_dir": str(run_dir),
-                }
-            )
+    for trial in trials:
+        last = final_eval(trial.run_dir)
+        results.append(
+            {
+                "game": trial.params["game"],
+                "seed": trial.params["seed"],
+                "step": last["step"],
+                "env_steps": last["env_steps"],
+                "updates": last["updates"],
+                "return_mean": float(last["return_mean"]),
+                "run_dir": str(trial.run_dir),
+            }
+        )
     _write_table(results, args.games, out)
     return 0
 
