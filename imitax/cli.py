@@ -455,6 +455,12 @@ def _reproduce(argv: list[str], prog: str) -> int:
     return 130 if result.interrupted else 0
 
 
+def _sweep(argv: list[str], prog: str) -> int:
+    from imitax.sweep import SweepArgs, sweep_command
+
+    return sweep_command(_parse(SweepArgs, argv, prog))
+
+
 def _report(argv: list[str], prog: str) -> int:
     from imitax.analysis.report import ReportArgs, report_command
 
@@ -464,6 +470,7 @@ def _report(argv: list[str], prog: str) -> int:
 COMMANDS: dict[tuple[str, ...], Command] = {
     ("run",): Command("The main job: demos -> BC -> DAgger -> DQfD -> evaluation -> report.", _run),
     **{("train", name): Command(algo.summary, _train(name)) for name, algo in ALGORITHMS.items()},
+    ("sweep",): Command("Sweep hyperparameters and seeds over games, here or on Ray.", _sweep),
     ("report",): Command("Aggregate runs' scores over games and seeds, with confidence intervals.", _report),
     ("reproduce",): Command("Train a run again from its record, into a new directory.", _reproduce),
     ("eval",): Command("Play games with a run's checkpoint; report true scores.", _eval),
