@@ -70,7 +70,7 @@ def training_kills(work: Path, count: int, rng: np.random.Generator, report: dic
 def recording_kills(work: Path, count: int, rng: np.random.Generator, report: dict) -> None:
     for i in range(count):
         out = work / f"rec{i}"
-        args = ["record", "expert", "--env", "Pong", "--episodes", "40", "--max-episode-steps", "40"]
+        args = ["record", "expert", "--env", "Pong", "--episodes", "400", "--max-episode-steps", "40"]
         child = subprocess.Popen([sys.executable, "-m", "imitax.cli", *args, "--out", str(out)])
         delay = float(rng.uniform(3, 12))
         time.sleep(delay)
@@ -86,12 +86,12 @@ def recording_kills(work: Path, count: int, rng: np.random.Generator, report: di
 
 
 def import_kills(work: Path, count: int, rng: np.random.Generator, report: dict) -> None:
-    source = fi.agc_source(work / "agc", trajectories=12, steps=240)
+    source = fi.agc_source(work / "agc", trajectories=24, steps=480)
     for i in range(count):
         out = work / f"import{i}"
         args = ["data", "import", "agc", str(source), "--game", "Pong", "--out", str(out)]
         child = subprocess.Popen([sys.executable, "-m", "imitax.cli", *args], stdout=subprocess.DEVNULL)
-        delay = float(rng.uniform(2, 10))
+        delay = float(rng.uniform(2, 8))
         time.sleep(delay)
         if child.poll() is not None:
             continue

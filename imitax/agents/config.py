@@ -28,8 +28,12 @@ class RunConfig:
     """Environment steps to train for, summed over all environments (0: no online phase)."""
     seed: int = 0
     """Seeds the network, exploration, replay sampling and environments; same seed, same run."""
+    num_seeds: int = 1
+    """Independent agents trained together in one compiled program, seeds seed to seed+K-1, each with its
+    own replay and environments and its own run directory (RUN_DIR/seed<s>), equal to K separate runs."""
     run_dir: str | None = None
-    """Where config, metrics, TensorBoard logs and checkpoints go (default: runs/<algo>-<env>-seed<seed>)."""
+    """Where config, metrics, TensorBoard logs and checkpoints go (default: runs/<algo>-<env>-seed<seed>,
+    or runs/<algo>-<env>-seeds<first>-<last> holding one directory per seed)."""
     log_every: int = 10_000
     """Environment steps per metrics row of the online phase (rows fall on its multiples)."""
     eval_every: int = 250_000
@@ -47,7 +51,7 @@ class RunConfig:
     def __post_init__(self) -> None:
         resolve_env_name(self.env)  # an unknown game fails here, with suggestions
         get_preset(self.env_preset)
-        _at_least(self, 1, "num_envs", "log_every", "eval_episodes", "checkpoint_every")
+        _at_least(self, 1, "num_envs", "num_seeds", "log_every", "eval_episodes", "checkpoint_every")
         _at_least(self, 0, "total_steps", "eval_every", "seed")
 
     @property
@@ -55,7 +59,8 @@ class RunConfig:
         """The run directory, with the default filled in."""
         if self.run_dir:
             return self.run_dir
-        return f"runs/{self.algo}-{resolve_env_name(self.env).lower()}-seed{self.seed}"
+        seeds = f"s{self.seed}-{self.seed + self.num_seeds - 1}" if self.num_seeds > 1 else ""
+        return f"runs/{self.algo}-{resolve_env_name(self.env).lower()}-seed{seeds or self.seed}"
 
 
 @dataclass(frozen=True)

@@ -49,10 +49,20 @@ class Evaluator:
         act: Callable[[Any, jax.Array, jax.Array, Any], jax.Array],
         epsilon: float,
         max_steps: int,
+        num_seeds: int = 1,
     ):
+        """With `num_seeds` K > 1 the agent state and the key hold K seeds (stacked) and seed k plays
+        environments k*E to (k+1)*E - 1 of the env's K x E, each with its own key stream."""
         self.env = env
         xla = env.xla()
         self._handle = xla.handle
+        split = jax.random.split if num_seeds == 1 else jax.vmap(jax.random.split)
+
+        def act_all(agent_state, obs, key):
+            if num_seeds == 1:
+                return act(agent_state, obs, key, epsilon)
+            obs = obs.reshape(num_seeds, -1, *obs.shape[1:])
+            return jax.vmap(act, in_axes=(0, 0, 0, None))(agent_state, obs, key, epsilon).reshape(-1)
 
         def play(agent_state, handle, obs, key):
             num_envs = obs.shape[0]
@@ -63,8 +73,9 @@ class Evaluator:
 
             def body(carry):
                 handle, obs, key, done, score, length, t = carry
-                key, key_act = jax.random.split(key)
-                actions = act(agent_state, obs, key_act, epsilon)
+                keys = split(key)
+                key, key_act = keys[..., 0], keys[..., 1]
+                actions = act_all(agent_state, obs, key_act)
                 handle, step = xla.step(handle, actions)
                 score = score + jnp.where(done, 0.0, step.score)
                 length = length + (~done).astype(jnp.int32)

@@ -121,6 +121,19 @@ def make_offline_chunk(
     return chunk
 
 
+def seed_axes() -> LoopState:
+    """`vmap` axes of the state of several seeds trained together: every field has the seed axis first,
+    except envpool's handle, which all seeds share (their environments are one envpool)."""
+    return LoopState(*[0] * len(LoopState._fields))._replace(handle=None)
+
+
+def over_seeds(chunk: Callable, num_seeds: int) -> Callable:
+    """An offline chunk over `num_seeds` independent states (stacked on a leading axis)."""
+    if num_seeds == 1:
+        return chunk
+    return jax.vmap(chunk, in_axes=(seed_axes(), None), out_axes=(seed_axes(), 0))
+
+
 def make_train_chunk(
     agent: Agent,
     replay: Replay,
@@ -132,12 +145,17 @@ def make_train_chunk(
     epsilon_fn: Callable[[jax.Array], jax.Array],
     learning_starts: int,
     replay_ratio: float,
+    num_seeds: int = 1,
 ) -> Callable[[LoopState, int], tuple[LoopState, StepLog]]:
     """Builds `chunk(state, num_steps) -> (state, logs)`: `num_steps` vector steps of acting and learning.
 
     Each vector step: act epsilon-greedily on every environment's observation, store that observation's
     frame with the action in the replay, step the environments, then run the gradient updates the replay
     ratio owes (none before `learning_starts` steps have filled the replay). Jit it with the state donated.
+
+    With `num_seeds` K > 1 the state holds K independent agents and replays (stacked, see `seed_axes`)
+    acting on one envpool of K x N environments, seed k on environments k*N to (k+1)*N - 1: acting and
+    learning are vmapped over seeds, the environments step once for all.
     """
 
     def update_once(_, carry):
@@ -146,10 +164,10 @@ def make_train_chunk(
         agent_state, replay_state, metrics = learn(agent_state, replay_state, updates, key_sample)
         return agent_state, replay_state, updates + 1, key, jax.tree.map(jnp.add, sums, metrics)
 
-    def vector_step(state: LoopState, _) -> tuple[LoopState, StepLog]:
+    def act_and_store(state: LoopState) -> tuple[LoopState, jax.Array, jax.Array]:
+        """One seed's actions, its observations stored with them; the key its updates will use."""
         key, key_act, key_update = jax.random.split(state.key, 3)
         current = state.env_step
-        num_envs = current.obs.shape[0]
         actions = agent.act(state.agent, current.obs, key_act, epsilon_fn(state.env_steps))
         stored = Step(
             frame=newest_frame(current.obs, stacked),
@@ -160,9 +178,12 @@ def make_train_chunk(
             first=current.first,
             last=current.last,
         )
-        replay_state = replay.add(state.replay, stored)
-        handle, new = env_step_fn(state.handle, actions)
+        return state._replace(replay=replay.add(state.replay, stored), key=key), actions, key_update
 
+    def learn_after(state: LoopState, key_update: jax.Array, new: EnvStep) -> tuple[LoopState, StepLog]:
+        """One seed's bookkeeping of the environments' step `new`, and the updates the ratio owes."""
+        current = state.env_step
+        num_envs = current.obs.shape[0]
         score = state.score + new.score
         length = state.length + (~current.game_over).astype(jnp.int32)  # a game's end is followed by a reset
         log_games = (new.game_over, score, length)
@@ -170,17 +191,16 @@ def make_train_chunk(
         env_steps = state.env_steps + num_envs
         fresh_steps = state.fresh_steps + num_envs
         # After T steps, floor((T - learning_starts) * replay_ratio) updates have been done.
-        learning = (fresh_steps > learning_starts) & replay.can_sample(replay_state)
+        learning = (fresh_steps > learning_starts) & replay.can_sample(state.replay)
         debt = state.update_debt + jnp.where(learning, num_envs * replay_ratio, 0.0)
         owed = jnp.floor(debt)
         num_updates = owed.astype(jnp.int32)
 
-        carry = (state.agent, replay_state, state.updates, key_update, zeros)
+        carry = (state.agent, state.replay, state.updates, key_update, zeros)
         agent_state, replay_state, updates, _, sums = jax.lax.fori_loop(0, num_updates, update_once, carry)
-        state = LoopState(
+        state = state._replace(
             agent=agent_state,
             replay=replay_state,
-            handle=handle,
             env_step=new,
             score=jnp.where(new.game_over, 0.0, score),
             length=jnp.where(new.game_over, 0, length),
@@ -188,9 +208,19 @@ def make_train_chunk(
             fresh_steps=fresh_steps,
             update_debt=debt - owed,
             updates=updates,
-            key=key,
         )
         return state, StepLog(*log_games, num_updates, sums)
+
+    if num_seeds > 1:
+        axes = seed_axes()
+        act_and_store = jax.vmap(act_and_store, in_axes=(axes,), out_axes=(axes, 0, 0))
+        learn_after = jax.vmap(learn_after, in_axes=(axes, 0, 0), out_axes=(axes, 0))
+
+    def vector_step(state: LoopState, _) -> tuple[LoopState, StepLog]:
+        state, actions, key_update = act_and_store(state)
+        handle, new = env_step_fn(state.handle, actions.reshape(-1))
+        new = jax.tree.map(lambda x: x.reshape(actions.shape + x.shape[1:]), new)  # by seed, if several
+        return learn_after(state._replace(handle=handle), key_update, new)
 
     def chunk(state: LoopState, num_steps: int) -> tuple[LoopState, StepLog]:
         return jax.lax.scan(vector_step, state, None, length=num_steps)

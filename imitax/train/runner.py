@@ -15,6 +15,7 @@ import collections
 import contextlib
 import dataclasses
 import math
+import os
 import signal
 import threading
 import time
@@ -42,6 +43,7 @@ from imitax.train.loop import (
     make_learn_step,
     make_offline_chunk,
     make_train_chunk,
+    over_seeds,
     zero_metrics,
 )
 from imitax.train.progress import TrainProgress
@@ -82,11 +84,20 @@ class TrainResult:
     final_eval: EvalResult | None
     interrupted: bool = False
     updates: int = 0
+    seed_evals: list[EvalResult | None] = dataclasses.field(default_factory=list)
+    """Each seed's final evaluation (one entry, `final_eval`, for a run of one seed)."""
 
 
 def derive_seed(seed: int, *words: int) -> int:
-    """A 31-bit seed for one purpose of a run (training envs, evaluation envs, a resumed start)."""
+    """A 31-bit seed for one purpose of a run (DAgger's emulators, a resumed start)."""
     return int(np.random.SeedSequence([seed, *words]).generate_state(1)[0] % (2**31 - 2**16))
+
+
+def env_seed(seed: int, purpose: int, envs: int, start_step: int = 0) -> int:
+    """The seed of a run's first environment for a purpose (environment i gets it + i): a base drawn from
+    the purpose and the start step, plus `seed * envs`. Linear in the run's seed, so the K x envs
+    environments of K seeds trained together get exactly the seeds of K separate runs."""
+    return derive_seed(0, purpose, start_step) % 2**30 + seed * envs
 
 
 _TRAIN_ENVS, _EVAL_ENVS, _DAGGER_ENVS = 1, 2, 3
@@ -152,24 +163,64 @@ def dagger_rows(config: DaggerConfig) -> int:
     return config.rounds * per_round
 
 
+def seed_configs(config: AgentConfig) -> list[AgentConfig]:
+    """One config per seed of a run: the run itself, or with `num_seeds` K > 1 the K separate runs it
+    trains together (seed s in RUN_DIR/seed<s>), each what `imitax train` would run alone."""
+    if config.num_seeds == 1:
+        return [config]
+    root = Path(config.resolved_run_dir)
+    return [
+        dataclasses.replace(config, seed=seed, num_seeds=1, run_dir=str(root / f"seed{seed}"))
+        for seed in range(config.seed, config.seed + config.num_seeds)
+    ]
+
+
+@dataclass
+class _Seed:
+    """What one seed of a run writes: its run directory, record, rows, TensorBoard logs, checkpoints."""
+
+    config: AgentConfig
+    record: dict[str, Any]
+    interval: Interval
+    recent: collections.deque = dataclasses.field(default_factory=lambda: collections.deque(maxlen=20))
+    eval_key: Any = None
+    final_eval: EvalResult | None = None
+    last_eval_step: int | None = None
+    checkpointer: Any = None
+    metrics_log: Any = None
+    eval_log: Any = None
+    writer: Any = None
+
+    @property
+    def path(self) -> Path:
+        return Path(self.config.resolved_run_dir)
+
+
 class _Run:
-    """One training process over a run directory."""
+    """One training process over a run directory (or, with `num_seeds` K > 1, over K of them, the K
+    agents and replays stacked on a leading axis of the state and stepped in one compiled program)."""
 
     def __init__(self, config: AgentConfig, resume: bool, quiet: bool):
         config.check_trainable()
         self.config, self.quiet = config, quiet
-        self.path = Path(config.resolved_run_dir)
-        saved = rd.load_run_record(self.path) if resume else None
-        if saved is None:
-            rd.check_new_run_dir(self.path)
+        self.num_seeds = config.num_seeds
+        if self.num_seeds > 1 and isinstance(config, DaggerConfig):
+            raise ValueError("DAgger's rounds act on ale-py emulators one seed at a time: drop --num-seeds")
+        configs = seed_configs(config)
+        self.path = Path(configs[0].resolved_run_dir)
+        saved = [rd.load_run_record(Path(c.resolved_run_dir)) if resume else None for c in configs]
+        if not resume:
+            for c in configs:
+                rd.check_new_run_dir(Path(c.resolved_run_dir))
         start_step = rd.Checkpointer(self.path / "checkpoints", create=False).latest_step() if resume else 0
         # Everything that can fail on bad input is built before a file is written.
+        num_envs = config.num_envs * self.num_seeds
         self.env: VecEnv = make_vec_env(
             config.env,
-            config.num_envs,
+            num_envs,
             preset=config.env_preset,
             training=True,
-            seed=derive_seed(config.seed, _TRAIN_ENVS, start_step or 0),
+            seed=env_seed(config.seed, _TRAIN_ENVS, config.num_envs, start_step or 0),
         )
         spec = self.env.spec
         self.datasets: list[Dataset] = [load_dataset(path) for path in config.demos]
@@ -178,6 +229,7 @@ class _Run:
             demo_rows += dagger_rows(config)
         replay_config = config.replay_config(demo_rows)
         self.replay: Replay = make_replay(replay_config, spec, config.num_envs)
+        check_memory(self.replay, config)
         offline_config = dataclasses.replace(replay_config, demo_fraction=1.0 if demo_rows else None)
         self.offline_replay: Replay = make_replay(offline_config, spec, config.num_envs)
         self.agent = make_agent(config)
@@ -191,141 +243,187 @@ class _Run:
         self.schedule = Schedule(config, expected_updates(config))
         eval_env = make_vec_env(
             config.env,
-            config.eval_episodes,
+            config.eval_episodes * self.num_seeds,
             preset=config.env_preset,
             training=False,
-            seed=derive_seed(config.seed, _EVAL_ENVS),
+            seed=env_seed(config.seed, _EVAL_ENVS, config.eval_episodes),
         )
         max_steps = eval_env.spec.preset.max_episode_steps + 2 if eval_env.spec.preset else 100_000
-        self.evaluator = Evaluator(eval_env, self.agent.act, config.eval_epsilon, max_steps)
-        self.record = rd.run_record(config.algo, config, spec.settings(), eval_env.spec.settings())
-        if saved is not None:
-            diffs = rd.config_differences(saved["config"], self.record["config"], RESUMABLE)
-            if saved.get("algo") != config.algo:
-                diffs.insert(0, f"algo: run has {saved.get('algo')!r}, asked for {config.algo!r}")
-            if diffs:
-                raise rd.RunDirError(
-                    f"--resume {self.path}: that run was made with other settings:\n  "
-                    + "\n  ".join(diffs)
-                    + "\nResume with the run's own settings (omit these flags), or start a new --run-dir."
-                )
+        self.evaluator = Evaluator(eval_env, self.agent.act, config.eval_epsilon, max_steps, self.num_seeds)
+        settings = (spec.settings(), eval_env.spec.settings())
+        records = [rd.run_record(config.algo, c, *settings) for c in configs]
+        for c, old, new in zip(configs, saved, records, strict=True):
+            if old is not None:
+                _check_same_run(Path(c.resolved_run_dir), old, new, config.algo)
         self.state = self._initial_state()
         self.online_learn = make_learn_step(self.agent, self.replay, self.schedule.beta)
         self.offline_learn = make_learn_step(self.offline_agent, self.offline_replay, self.schedule.beta)
-        self.zeros = zero_metrics(self.online_learn, self.state.agent, self.state.replay)
-        self.offline_zeros = zero_metrics(self.offline_learn, self.state.agent, self.state.replay)
+        one_agent, one_replay = self._seed_part(self.state.agent, 0), self._seed_part(self.state.replay, 0)
+        self.zeros = zero_metrics(self.online_learn, one_agent, one_replay)
+        self.offline_zeros = zero_metrics(self.offline_learn, one_agent, one_replay)
         self.metric_names = sorted(set(self.zeros) | set(self.offline_zeros))
-        self.interval = Interval(self.metric_names)
-        self.recent: collections.deque = collections.deque(maxlen=20)  # scores of the latest games
+        self.seeds = [
+            _Seed(c, r, Interval(self.metric_names), eval_key=self._seed_part(self.eval_keys, k))
+            for k, (c, r) in enumerate(zip(configs, records, strict=True))
+        ]
         self.resumed = resume
         self.restored = resume and start_step is not None  # else it stopped before its first checkpoint
         self.stop = StopRequest()
         self.offline_updates = 0  # updates of the offline phase and DAgger's rounds
         self.dagger_round = 0
 
+    def _seed_part(self, tree: Any, k: int) -> Any:
+        """Seed k's part of a state (the state itself for one seed)."""
+        return tree if self.num_seeds == 1 else jax.tree.map(lambda x: x[k], tree)
+
+    def _stacked(self, trees: list[Any]) -> Any:
+        """Seeds' trees stacked on a leading axis (static parts, such as an optimizer, from the first)."""
+        if self.num_seeds == 1:
+            return trees[0]
+        leaves = zip(*(jax.tree.leaves(tree) for tree in trees), strict=True)
+        return jax.tree.unflatten(jax.tree.structure(trees[0]), [jnp.stack(xs) for xs in leaves])
+
     def _initial_state(self) -> LoopState:
-        key = jax.random.key(self.config.seed)
-        key_agent, key_loop, self.eval_key = jax.random.split(key, 3)
-        agent_state = self.agent.init(key_agent, self.env.spec)
         first = self.env.reset()
         xla = self.env.xla()
         self.env_step_fn = xla.step
-        return initial_loop_state(agent_state, self.replay.init(), xla.handle, first, key_loop)
+        parts, eval_keys = [], []
+        for k in range(self.num_seeds):
+            key_agent, key_loop, eval_key = jax.random.split(jax.random.key(self.config.seed + k), 3)
+            agent_state = self.agent.init(key_agent, self.env.spec)
+            envs = slice(k * self.config.num_envs, (k + 1) * self.config.num_envs)
+            seed_first = jax.tree.map(lambda x, envs=envs: x[envs], first)
+            parts.append(
+                initial_loop_state(agent_state, self.replay.init(), xla.handle, seed_first, key_loop)
+            )
+            eval_keys.append(eval_key)
+        self.eval_keys = self._stacked(eval_keys)
+        state = self._stacked([p._replace(handle=None) for p in parts])
+        return state._replace(handle=parts[0].handle)
+
+    @property
+    def env_steps(self) -> int:
+        """Environment steps of each seed (all seeds step together)."""
+        return int(np.asarray(self.state.env_steps).reshape(-1)[0])
+
+    @property
+    def updates(self) -> int:
+        return int(np.asarray(self.state.updates).reshape(-1)[0])
 
     @property
     def step(self) -> int:
         """The run's position: offline updates plus environment steps."""
-        return self.offline_updates + int(self.state.env_steps)
+        return self.offline_updates + self.env_steps
 
     # -- checkpoints ---------------------------------------------------------------------------------
 
-    def _checkpoint_tree(self, state: LoopState) -> dict[str, Any]:
+    def _checkpoint_tree(self, state: LoopState, k: int) -> dict[str, Any]:
+        """Seed k's checkpoint: what a run of that seed alone would save."""
+        part = self._seed_part(state._replace(handle=None), k)
         tree = {
-            "agent": state.agent,
+            "agent": part.agent,
             "counters": {
-                "env_steps": state.env_steps,
-                "fresh_steps": state.fresh_steps,
-                "update_debt": state.update_debt,
-                "updates": state.updates,
+                "env_steps": part.env_steps,
+                "fresh_steps": part.fresh_steps,
+                "update_debt": part.update_debt,
+                "updates": part.updates,
                 "offline_updates": jnp.asarray(self.offline_updates, jnp.int32),
                 "dagger_round": jnp.asarray(self.dagger_round, jnp.int32),
             },
-            "key": state.key,
-            "eval_key": self.eval_key,
-            "interval": self.interval.as_tree(),
+            "key": part.key,
+            "eval_key": self.seeds[k].eval_key,
+            "interval": self.seeds[k].interval.as_tree(),
         }
         if self.config.save_replay:
-            tree["replay"] = state.replay
+            tree["replay"] = part.replay
         return tree
 
-    def _restore(self, checkpointer: rd.Checkpointer) -> None:
-        restored = checkpointer.restore(self._checkpoint_tree(self.state))
-        counters = restored["counters"]
-        replay_kept = "replay" in restored
+    def _restore(self) -> None:
+        restored = [
+            s.checkpointer.restore(self._checkpoint_tree(self.state, k)) for k, s in enumerate(self.seeds)
+        ]
+        steps = {s.checkpointer.latest_step() for s in self.seeds}
+        if len(steps) > 1:
+            raise rd.RunDirError(
+                f"{self.config.resolved_run_dir}: its seeds' latest checkpoints differ ({sorted(steps)}); "
+                "resume each seed's directory on its own."
+            )
+        for seed, tree in zip(self.seeds, restored, strict=True):
+            seed.eval_key = tree["eval_key"]
+            seed.interval.load(tree["interval"])
+        tree = self._stacked(restored)
+        counters = tree["counters"]
+        replay_kept = "replay" in tree
+        cut = self.replay.cut_streams if self.num_seeds == 1 else jax.vmap(self.replay.cut_streams)
         # The environments restart with new games: the stored games end where the checkpoint cut them.
         self.state = self.state._replace(
-            agent=restored["agent"],
-            replay=self.replay.cut_streams(restored["replay"]) if replay_kept else self.state.replay,
+            agent=tree["agent"],
+            replay=cut(tree["replay"]) if replay_kept else self.state.replay,
             env_steps=counters["env_steps"],
-            fresh_steps=counters["fresh_steps"] if replay_kept else jnp.zeros((), jnp.int32),
+            fresh_steps=counters["fresh_steps"] if replay_kept else jnp.zeros_like(counters["env_steps"]),
             update_debt=counters["update_debt"],
             updates=counters["updates"],
-            key=restored["key"],
+            key=tree["key"],
         )
-        self.eval_key = restored["eval_key"]
-        self.interval.load(restored["interval"])
-        self.offline_updates = int(counters["offline_updates"])
-        self.dagger_round = int(counters["dagger_round"])
+        self.offline_updates = int(np.asarray(counters["offline_updates"]).reshape(-1)[0])
+        self.dagger_round = int(np.asarray(counters["dagger_round"]).reshape(-1)[0])
         if not replay_kept:
             self._load_demos()
 
     def _load_demos(self) -> None:
-        replay_state = self.state.replay
+        """Fills every seed's demonstration partition (the same rows for each)."""
+        if not self.datasets:
+            return
+        replay_state = self._seed_part(self.state.replay, 0)
         for dataset in self.datasets:
             replay_state = load_demonstrations(dataset, self.replay, replay_state, self.env.spec)
-        self.state = self.state._replace(replay=replay_state)
+        self.state = self.state._replace(replay=self._stacked([replay_state] * self.num_seeds))
 
     # -- the run -------------------------------------------------------------------------------------
 
     def run(self) -> TrainResult:
         config = self.config
-        self.path.mkdir(parents=True, exist_ok=True)
-        self.checkpointer = rd.Checkpointer(self.path / "checkpoints")
+        for seed in self.seeds:
+            seed.path.mkdir(parents=True, exist_ok=True)
+            seed.checkpointer = rd.Checkpointer(seed.path / "checkpoints")
         if self.restored:
-            self._restore(self.checkpointer)
+            self._restore()
         else:
             self._load_demos()
-            rd.write_record(self.path, self.record)
-        self.metrics_log = rd.CsvLog(self.path / rd.METRICS_FILE, self._metric_columns())
-        self.eval_log = rd.CsvLog(self.path / rd.EVAL_FILE, EVAL_COLUMNS)
-        if self.resumed:
-            self.metrics_log.truncate_after(self.step)
-            self.eval_log.truncate_after(self.step)
+            for seed in self.seeds:
+                rd.write_record(seed.path, seed.record)
         from tensorboardX import SummaryWriter
 
-        self.writer = SummaryWriter(str(self.path / "tb"), purge_step=self.step or None)
+        for seed in self.seeds:
+            seed.metrics_log = rd.CsvLog(seed.path / rd.METRICS_FILE, self._metric_columns())
+            seed.eval_log = rd.CsvLog(seed.path / rd.EVAL_FILE, EVAL_COLUMNS)
+            if self.resumed:
+                seed.metrics_log.truncate_after(self.step)
+                seed.eval_log.truncate_after(self.step)
+            seed.writer = SummaryWriter(str(seed.path / "tb"), purge_step=self.step or None)
+            seed.final_eval, seed.last_eval_step = self._evaluation_at_step(seed.path)
+        seeds = f" ({self.num_seeds} seeds)" if self.num_seeds > 1 else ""
         self.progress = TrainProgress(
-            final_step(config), self.step, f"{config.algo} {config.env}", not self.quiet
+            final_step(config), self.step, f"{config.algo} {config.env}{seeds}", not self.quiet
         )
         if self.restored:
             refill = "" if config.save_replay else " (replay not saved: refilling it before learning resumes)"
-            self.progress.message(f"Resumed {self.path} at step {self.step:,}{refill}.")
+            self.progress.message(f"Resumed {config.resolved_run_dir} at step {self.step:,}{refill}.")
         elif self.resumed:
             self.progress.message(
-                f"{self.path} stopped before its first checkpoint: starting again in place."
+                f"{config.resolved_run_dir} stopped before its first checkpoint: starting again in place."
             )
         self.last_ckpt = self.step
-        self.final_eval, self.last_eval_step = self._evaluation_at_step()
         interrupted = False
         try:
             self._offline_phase(config.pretrain_updates, "pretrain")
             if self.dagger is not None:
                 self._dagger_phase(self.dagger)
-            if int(self.state.env_steps) < config.total_steps:
+            if self.env_steps < config.total_steps:
                 self._online_phase()
-            if self.last_eval_step != self.step or self.final_eval is None:
+            if any(s.last_eval_step != self.step or s.final_eval is None for s in self.seeds):
                 self._evaluate()
-            if self.last_ckpt != self.step or self.checkpointer.latest_step() is None:
+            if self.last_ckpt != self.step or self.seeds[0].checkpointer.latest_step() is None:
                 self._save()
         except KeyboardInterrupt:
             interrupted = True
@@ -333,10 +431,16 @@ class _Run:
             self._save_on_interrupt()
         finally:
             self.progress.close()
-            self.writer.close()
-            self.checkpointer.close()
+            for seed in self.seeds:
+                seed.writer.close()
+                seed.checkpointer.close()
         return TrainResult(
-            self.path, int(self.state.env_steps), self.final_eval, interrupted, int(self.state.updates)
+            Path(config.resolved_run_dir),
+            self.env_steps,
+            self.seeds[0].final_eval,
+            interrupted,
+            self.updates,
+            [s.final_eval for s in self.seeds],
         )
 
     def _metric_columns(self) -> list[str]:
@@ -346,7 +450,8 @@ class _Run:
         return METRIC_COLUMNS + extra + self.metric_names
 
     def _save(self) -> None:
-        self.checkpointer.save(self.step, self._checkpoint_tree(self.state))
+        for k, seed in enumerate(self.seeds):
+            seed.checkpointer.save(self.step, self._checkpoint_tree(self.state, k))
         self.last_ckpt = self.step
 
     def _maybe_save(self) -> None:
@@ -354,14 +459,15 @@ class _Run:
             self._save()
 
     def _save_on_interrupt(self) -> None:
+        where = self.config.resolved_run_dir
         try:
             jax.block_until_ready(self.state)
             self._save()
-            print(f"\nStopped. Saved a checkpoint at step {self.step:,}; continue with --resume {self.path}")
+            print(f"\nStopped. Saved a checkpoint at step {self.step:,}; continue with --resume {where}")
         except Exception:  # the state was mid-update (donated): the last periodic checkpoint stands
-            latest = self.checkpointer.latest_step()
-            where = f"step {latest:,}" if latest is not None else "nowhere yet"
-            print(f"\nStopped mid-chunk; the latest checkpoint is at {where} (--resume {self.path}).")
+            latest = self.seeds[0].checkpointer.latest_step()
+            at = f"step {latest:,}" if latest is not None else "nowhere yet"
+            print(f"\nStopped mid-chunk; the latest checkpoint is at {at} (--resume {where}).")
 
     # -- offline updates -----------------------------------------------------------------------------
 
@@ -377,12 +483,14 @@ class _Run:
             count = min(to_row, CHUNK_UPDATES, until - self.offline_updates)
             start = time.perf_counter()
             self.state, log = self._offline_chunk()(self.state, jnp.asarray(count, jnp.int32))
-            self.interval.add_updates(jax.device_get(log), time.perf_counter() - start)
+            log, seconds = jax.device_get(log), time.perf_counter() - start
+            for k, seed in enumerate(self.seeds):
+                seed.interval.add_updates(self._seed_part(log, k), seconds)
             self.offline_updates += count
             if self.offline_updates == until:
-                self._write_row({**self.interval.row(self._base_row(phase)), **(last_row or {})})
+                self._write_rows(phase, last_row or {})
             elif self.offline_updates % config.offline_log_every == 0:
-                self._write_row(self.interval.row(self._base_row(phase)))
+                self._write_rows(phase)
             if eval_every and self.offline_updates % eval_every == 0:
                 self._evaluate(phase)
             self._maybe_save()
@@ -390,18 +498,12 @@ class _Run:
 
     def _offline_chunk(self):
         if not hasattr(self, "_compiled_offline"):
-            self._compiled_offline = jax.jit(
-                make_offline_chunk(self.offline_learn, self.offline_zeros), donate_argnums=0
-            )
+            chunk = make_offline_chunk(self.offline_learn, self.offline_zeros)
+            self._compiled_offline = jax.jit(over_seeds(chunk, self.num_seeds), donate_argnums=0)
         return self._compiled_offline
 
     def _base_row(self, phase: str) -> dict[str, Any]:
-        return {
-            "step": self.step,
-            "phase": phase,
-            "env_steps": int(self.state.env_steps),
-            "updates": int(self.state.updates),
-        }
+        return {"step": self.step, "phase": phase, "env_steps": self.env_steps, "updates": self.updates}
 
     # -- DAgger --------------------------------------------------------------------------------------
 
@@ -420,7 +522,7 @@ class _Run:
             if config.round_updates:
                 self._offline_phase(until, "dagger", eval_every=0, last_row=stats)
             else:
-                self._write_row({**self._base_row("dagger"), **stats})
+                self._write_row(self.seeds[0], {**self._base_row("dagger"), **stats})
             self._evaluate("dagger")
             self._save()
             self.stop.check()
@@ -443,20 +545,23 @@ class _Run:
                 epsilon_fn=self.schedule.epsilon,
                 learning_starts=config.learning_starts,
                 replay_ratio=config.replay_ratio,
+                num_seeds=self.num_seeds,
             ),
             static_argnums=1,
             donate_argnums=0,
         )
-        env_steps = int(self.state.env_steps)
+        env_steps = self.env_steps
         while env_steps < config.total_steps:
             start = time.perf_counter()
             self.state, logs = chunk(self.state, self._chunk_steps(env_steps))
-            self.recent.extend(self.interval.add_steps(jax.device_get(logs), time.perf_counter() - start))
-            before, env_steps = env_steps, int(self.state.env_steps)
+            logs, seconds = jax.device_get(logs), time.perf_counter() - start
+            for k, seed in enumerate(self.seeds):  # logs are (steps, seeds, ...) with several seeds
+                part = logs if self.num_seeds == 1 else jax.tree.map(lambda x, k=k: x[:, k], logs)
+                seed.recent.extend(seed.interval.add_steps(part, seconds))
+            before, env_steps = env_steps, self.env_steps
             if _crossed(before, env_steps, config.log_every) or env_steps >= config.total_steps:
-                row = self._base_row("online")
-                row["epsilon"] = float(self.schedule.epsilon(jnp.asarray(env_steps)))
-                self._write_row(self.interval.row(row))
+                epsilon = float(self.schedule.epsilon(jnp.asarray(env_steps)))
+                self._write_rows("online", {"epsilon": epsilon})
             if config.eval_every and _crossed(before, env_steps, config.eval_every):
                 self._evaluate()
             self._maybe_save()
@@ -472,38 +577,95 @@ class _Run:
 
     # -- rows and evaluations ------------------------------------------------------------------------
 
-    def _write_row(self, row: dict[str, Any]) -> None:
-        self.metrics_log.append(row)
+    def _write_rows(self, phase: str, extra: dict[str, Any] | None = None) -> None:
+        """Each seed's metrics row of the interval that ends here."""
+        for seed in self.seeds:
+            self._write_row(seed, {**seed.interval.row(self._base_row(phase)), **(extra or {})})
+
+    def _write_row(self, seed: _Seed, row: dict[str, Any]) -> None:
+        seed.metrics_log.append(row)
         for name, value in row.items():
             if name not in ("step", "phase") and isinstance(value, int | float) and not math.isnan(value):
-                self.writer.add_scalar(f"train/{name}", value, row["step"])
-        speeds = [row.get(name) for name in ("steps_per_s", "updates_per_s")]
-        speed = next((v for v in speeds if isinstance(v, int | float) and not math.isnan(v)), 0.0)
-        self.progress.update(self.step, speed, np.mean(self.recent) if self.recent else None)
+                seed.writer.add_scalar(f"train/{name}", value, row["step"])
+        if seed is self.seeds[-1]:
+            speeds = [row.get(name) for name in ("steps_per_s", "updates_per_s")]
+            speed = next((v for v in speeds if isinstance(v, int | float) and not math.isnan(v)), 0.0)
+            recent = [score for s in self.seeds for score in s.recent]
+            self.progress.update(self.step, speed, np.mean(recent) if recent else None)
 
-    def _evaluation_at_step(self) -> tuple[EvalResult | None, int | None]:
+    def _evaluation_at_step(self, path: Path) -> tuple[EvalResult | None, int | None]:
         """The evaluation already logged at this step (a resumed run that had finished), if any."""
-        rows = rd.read_rows(self.path / rd.EVAL_FILE)
+        rows = rd.read_rows(path / rd.EVAL_FILE)
         if not rows or int(rows[-1]["step"]) != self.step:
             return None, None
         returns = np.array([float(r) for r in rows[-1]["returns"].split()])
         lengths = np.full(len(returns), float(rows[-1]["length_mean"]))
         return EvalResult(returns, lengths), self.step
 
-    def _evaluate(self, phase: str = "online") -> EvalResult:
-        self.eval_key, key = jax.random.split(self.eval_key)
-        result = self.evaluator(self.state.agent, key)
-        summary = result.summary()
-        returns = " ".join(f"{r:g}" for r in result.returns)
-        self.eval_log.append({**self._base_row(phase), **summary, "returns": returns})
-        for name in ("return_mean", "return_std"):
-            self.writer.add_scalar(f"eval/{name}", summary[name], self.step)
+    def _evaluate(self, phase: str = "online") -> None:
+        keys = []
+        for seed in self.seeds:
+            seed.eval_key, key = jax.random.split(seed.eval_key)
+            keys.append(key)
+        result = self.evaluator(self.state.agent, self._stacked(keys))
+        games = self.config.eval_episodes
+        for k, seed in enumerate(self.seeds):
+            part = EvalResult(*(x[k * games : (k + 1) * games] for x in result))
+            summary = part.summary()
+            returns = " ".join(f"{r:g}" for r in part.returns)
+            seed.eval_log.append({**self._base_row(phase), **summary, "returns": returns})
+            for name in ("return_mean", "return_std"):
+                seed.writer.add_scalar(f"eval/{name}", summary[name], self.step)
+            seed.final_eval, seed.last_eval_step = part, self.step
+        means = ", ".join(f"{s.final_eval.mean:.2f}" for s in self.seeds)
         self.progress.message(
-            f"eval @ step {self.step:,} ({phase}): return {result.mean:.2f} ± {result.std:.2f} "
-            f"over {len(result.returns)} games"
+            f"eval @ step {self.step:,} ({phase}): return {means} ± {self.seeds[0].final_eval.std:.2f} "
+            f"over {games} games" + (" per seed" if self.num_seeds > 1 else "")
         )
-        self.final_eval, self.last_eval_step = result, self.step
-        return result
+
+
+def _check_same_run(path: Path, saved: dict, new: dict, algo: str) -> None:
+    diffs = rd.config_differences(saved["config"], new["config"], RESUMABLE)
+    if saved.get("algo") != algo:
+        diffs.insert(0, f"algo: run has {saved.get('algo')!r}, asked for {algo!r}")
+    if diffs:
+        raise rd.RunDirError(
+            f"--resume {path}: that run was made with other settings:\n  "
+            + "\n  ".join(diffs)
+            + "\nResume with the run's own settings (omit these flags), or start a new --run-dir."
+        )
+
+
+def check_memory(replay: Replay, config: AgentConfig) -> None:
+    """Refuses, before allocating, replays that would not fit the device's memory (K of them with
+    --num-seeds K), naming the largest number of seeds and the largest capacity that would."""
+    shapes = jax.eval_shape(replay.init)
+    per_replay = sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(shapes))
+    need, room = per_replay * config.num_seeds, 0.8 * available_memory()
+    if need <= room:
+        return
+    gib = 2**30
+    most_seeds = int(room // per_replay)
+    per_row = per_replay / max(config.replay_capacity, 1)
+    capacity = int(room / config.num_seeds / per_row) // config.num_envs * config.num_envs
+    raise ValueError(
+        f"{config.num_seeds} replay(s) of {config.replay_capacity:,} transitions take {need / gib:.1f} GiB; "
+        f"this machine has about {room / gib:.1f} GiB to spare. Use --num-seeds {max(most_seeds, 1)} or "
+        f"less, or --replay-capacity {max(capacity, 0):,} or less."
+    )
+
+
+def available_memory() -> float:
+    """Bytes free for arrays on the default device: the accelerator's, or the machine's available RAM."""
+    device = jax.devices()[0]
+    stats = device.memory_stats() if device.platform != "cpu" else None
+    if stats and "bytes_limit" in stats:
+        return float(stats["bytes_limit"] - stats.get("bytes_in_use", 0))
+    with open("/proc/meminfo") as meminfo:
+        for line in meminfo:
+            if line.startswith("MemAvailable:"):
+                return float(line.split()[1]) * 1024
+    return float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
 
 
 def train(config: AgentConfig, *, resume: bool = False, quiet: bool = False) -> TrainResult:
