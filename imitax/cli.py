@@ -115,10 +115,17 @@ def _train(name: str) -> Handler:
 
 
 def _saved_config(cls: type, path: Path):
+    """The settings of the run in `path`; for a run of several seeds (one directory per seed under
+    `path`), its first seed's with `num_seeds` counted."""
     from imitax.train.loading import config_from_record
-    from imitax.train.run_dir import load_run_record
+    from imitax.train.run_dir import CONFIG_FILE, load_run_record
 
-    return config_from_record(cls, load_run_record(path)["config"])
+    seeds = [] if (path / CONFIG_FILE).exists() else sorted(path.glob(f"seed*/{CONFIG_FILE}"))
+    if not seeds:
+        return config_from_record(cls, load_run_record(path)["config"])
+    configs = [config_from_record(cls, load_run_record(p.parent)["config"]) for p in seeds]
+    first = min(configs, key=lambda c: c.seed)
+    return dataclasses.replace(first, num_seeds=len(configs), run_dir=str(path))
 
 
 # -- imitax games ----------------------------------------------------------------------------------------

@@ -50,3 +50,14 @@ def test_replays_that_do_not_fit_are_refused_naming_what_would(tmp_path, capsys)
     err = capsys.readouterr().err
     assert "GiB" in err and "--num-seeds" in err and "--replay-capacity" in err
     assert not run.exists()
+
+
+@pytest.mark.timeout(600)
+def test_a_run_of_several_seeds_resumes_as_one(tmp_path):
+    run = tmp_path / "seeds"
+    assert cli.main([*TINY, "--total-steps", "1000", "--num-seeds", "2", "--run-dir", str(run)]) == 0
+    assert cli.main(["train", "dqn", "--resume", str(run), "--total-steps", "1500"]) == 0
+    for seed in ("seed0", "seed1"):
+        rows = read_rows(run / seed / METRICS_FILE)
+        assert [int(r["step"]) for r in rows] == [504, 1000, 1504]
+        assert int(read_rows(run / seed / EVAL_FILE)[-1]["step"]) == 1504
