@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
+from imitax.agents.algorithms import DQN_FAST
 from imitax.envs import XlaEnv
 from imitax.train.evaluation import Evaluator
+from imitax.train.runner import _Run
 from imitax.types import EnvStep
 
 GAME_ENDS = jnp.array([3, 5, 10**6])  # env 2 never ends its game: only the cap stops it
@@ -50,3 +55,20 @@ def test_whole_games_true_scores_masked_after_the_end_and_capped():
     # env 0: 3 steps of 4 through a lost life; env 1: 5 steps; env 2: stopped by the cap at 8 steps.
     np.testing.assert_array_equal(result.returns, [12.0, 20.0, 32.0])
     np.testing.assert_array_equal(result.lengths, [3, 5, 8])
+
+
+def test_evaluation_protocols_set_the_cap_and_epsilon_and_are_recorded(tmp_path):
+    config = dataclasses.replace(
+        DQN_FAST, eval_protocol="nature", replay_capacity=1000, num_envs=2, run_dir=str(tmp_path / "run")
+    )
+    assert config.eval_preset.max_episode_frames == 18_000 and config.resolved_eval_epsilon == 0.05
+    run = _Run(config, resume=False, quiet=True)  # builds everything, writes nothing yet
+    record = run.seeds[0].record
+    assert record["config"]["eval_protocol"] == "nature"
+    assert record["eval_env"]["preset"]["max_episode_frames"] == 18_000
+    assert record["env"]["preset"]["max_episode_frames"] == 108_000  # training games stay whole
+    assert run.evaluator.epsilon == 0.05 and not (tmp_path / "run").exists()
+    with pytest.raises(ValueError, match="--eval-protocol machado evaluates Atari games trained with"):
+        dataclasses.replace(DQN_FAST, eval_protocol="machado")
+    own = dataclasses.replace(DQN_FAST, eval_protocol="preset", eval_epsilon=0.2)
+    assert own.resolved_eval_epsilon == 0.2

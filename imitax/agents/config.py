@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import ClassVar, Literal
 
 from imitax.agents.objective import DEMO_TERMS, TD_TERMS, TermSettings, parse_loss
-from imitax.envs import get_preset, resolve_env_name
+from imitax.envs import EVAL_PROTOCOLS, AtariPreset, get_preset, is_atari, resolve_env_name
 from imitax.replay import ReplayConfig
 
 
@@ -41,7 +41,11 @@ class RunConfig:
     eval_episodes: int = 10
     """Whole games per evaluation, played in parallel on separate environments."""
     eval_epsilon: float = 0.05
-    """Exploration rate while evaluating."""
+    """Exploration rate while evaluating (unless --eval-protocol sets its own)."""
+    eval_protocol: Literal["preset", "nature", "machado"] = "preset"
+    """How evaluation games are played: preset (the env preset's settings at --eval-epsilon), nature (Mnih
+    et al. 2015: up to 30 no-op starts, epsilon 0.05, games cut at 5 minutes) or machado (Machado et al.
+    2018: sticky actions 0.25, games cut at 108,000 frames); each needs its own --env-preset."""
     checkpoint_every: int = 250_000
     """Steps (offline updates plus environment steps) between checkpoints (one is also saved at the end
     and on Ctrl-C)."""
@@ -53,6 +57,25 @@ class RunConfig:
         get_preset(self.env_preset)
         _at_least(self, 1, "num_envs", "num_seeds", "log_every", "eval_episodes", "checkpoint_every")
         _at_least(self, 0, "total_steps", "eval_every", "seed")
+        protocol = EVAL_PROTOCOLS.get(self.eval_protocol)
+        if protocol and (not is_atari(self.env) or protocol.preset != self.env_preset):
+            raise ValueError(
+                f"--eval-protocol {self.eval_protocol} evaluates Atari games trained with --env-preset "
+                f"{protocol.preset}; this run has {self.env} with --env-preset {self.env_preset}. Use "
+                "--eval-protocol preset, or train with that preset."
+            )
+
+    @property
+    def eval_preset(self) -> str | AtariPreset:
+        """The preset evaluation games are played under (the protocol's cap on their length)."""
+        protocol = EVAL_PROTOCOLS.get(self.eval_protocol)
+        return protocol.eval_preset() if protocol else self.env_preset
+
+    @property
+    def resolved_eval_epsilon(self) -> float:
+        """Exploration while evaluating: the protocol's, or --eval-epsilon."""
+        protocol = EVAL_PROTOCOLS.get(self.eval_protocol)
+        return self.eval_epsilon if protocol is None or protocol.epsilon is None else protocol.epsilon
 
     @property
     def resolved_run_dir(self) -> str:

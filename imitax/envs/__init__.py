@@ -3,7 +3,15 @@ gymnasium + ale-py (rendering, human play, emulator state access)."""
 
 from imitax.envs.ale import AtariEnv
 from imitax.envs.games import UnknownGameError, all_games, canonical_game
-from imitax.envs.presets import MACHADO, NATURE, PRESETS, AtariPreset, get_preset
+from imitax.envs.presets import (
+    EVAL_PROTOCOLS,
+    MACHADO,
+    NATURE,
+    PRESETS,
+    AtariPreset,
+    EvalProtocol,
+    get_preset,
+)
 from imitax.envs.vector import (
     VECTOR_TASKS,
     VecEnv,
@@ -16,6 +24,7 @@ from imitax.envs.vector import (
 from imitax.types import EnvSpec, EnvStep
 
 __all__ = [
+    "EVAL_PROTOCOLS",
     "MACHADO",
     "NATURE",
     "PRESETS",
@@ -24,6 +33,7 @@ __all__ = [
     "AtariPreset",
     "EnvSpec",
     "EnvStep",
+    "EvalProtocol",
     "UnknownGameError",
     "VecEnv",
     "XlaEnv",

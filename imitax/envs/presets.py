@@ -84,3 +84,30 @@ def get_preset(preset: str | AtariPreset) -> AtariPreset:
     if preset not in PRESETS:
         raise ValueError(f"Unknown env preset {preset!r}; choose one of {sorted(PRESETS)}.")
     return PRESETS[preset]
+
+
+@dataclass(frozen=True)
+class EvalProtocol:
+    """A published way of playing evaluation games: the preset it belongs to, its exploration and its
+    cap on a game's length."""
+
+    name: str
+    preset: str
+    """The environment preset the protocol evaluates (agents trained on it)."""
+    epsilon: float | None
+    """Exploration while evaluating; None: the run's own --eval-epsilon."""
+    max_episode_frames: int
+    """Emulator frames after which an evaluation game is cut."""
+
+    def eval_preset(self) -> AtariPreset:
+        """The preset evaluation games are played under."""
+        return dataclasses.replace(get_preset(self.preset), max_episode_frames=self.max_episode_frames)
+
+
+EVAL_PROTOCOLS: dict[str, EvalProtocol] = {
+    # Mnih et al. 2015: up to 30 no-op starts, epsilon 0.05, games cut at 5 minutes (18,000 frames).
+    "nature": EvalProtocol("nature", "nature", 0.05, 18_000),
+    # Machado et al. 2018: sticky actions 0.25 (in the preset), games cut at 108,000 frames.
+    "machado": EvalProtocol("machado", "machado", None, 108_000),
+}
+"""Evaluation protocols by name (`--eval-protocol`); a run records the one it used."""

@@ -53,7 +53,7 @@ class Evaluator:
     ):
         """With `num_seeds` K > 1 the agent state and the key hold K seeds (stacked) and seed k plays
         environments k*E to (k+1)*E - 1 of the env's K x E, each with its own key stream."""
-        self.env = env
+        self.env, self.epsilon = env, epsilon
         xla = env.xla()
         self._handle = xla.handle
         split = jax.random.split if num_seeds == 1 else jax.vmap(jax.random.split)

@@ -244,12 +244,13 @@ class _Run:
         eval_env = make_vec_env(
             config.env,
             config.eval_episodes * self.num_seeds,
-            preset=config.env_preset,
+            preset=config.eval_preset,
             training=False,
             seed=env_seed(config.seed, _EVAL_ENVS, config.eval_episodes),
         )
         max_steps = eval_env.spec.preset.max_episode_steps + 2 if eval_env.spec.preset else 100_000
-        self.evaluator = Evaluator(eval_env, self.agent.act, config.eval_epsilon, max_steps, self.num_seeds)
+        epsilon = config.resolved_eval_epsilon
+        self.evaluator = Evaluator(eval_env, self.agent.act, epsilon, max_steps, self.num_seeds)
         settings = (spec.settings(), eval_env.spec.settings())
         records = [rd.run_record(config.algo, c, *settings) for c in configs]
         for c, old, new in zip(configs, saved, records, strict=True):
