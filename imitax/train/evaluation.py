@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from imitax.envs import VecEnv
+from imitax.train.loop import seeds_vectorized
 
 
 class EvalResult(NamedTuple):
@@ -62,7 +63,9 @@ class Evaluator:
             if num_seeds == 1:
                 return act(agent_state, obs, key, epsilon)
             obs = obs.reshape(num_seeds, -1, *obs.shape[1:])
-            return jax.vmap(act, in_axes=(0, 0, 0, None))(agent_state, obs, key, epsilon).reshape(-1)
+            if seeds_vectorized():
+                return jax.vmap(act, in_axes=(0, 0, 0, None))(agent_state, obs, key, epsilon).reshape(-1)
+            return jax.lax.map(lambda x: act(*x, epsilon), (agent_state, obs, key)).reshape(-1)
 
         def play(agent_state, handle, obs, key):
             num_envs = obs.shape[0]

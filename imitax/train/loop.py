@@ -127,11 +127,41 @@ def seed_axes() -> LoopState:
     return LoopState(*[0] * len(LoopState._fields))._replace(handle=None)
 
 
+def seeds_vectorized() -> bool:
+    """How the seeds of one program share the device: vectorized (vmap) on accelerators, where one wide
+    program fills the device, or looped (lax.map) on a CPU, where the arithmetic is the bound and a
+    batched matrix product runs slower than the same products one by one."""
+    return jax.default_backend() != "cpu"
+
+
+def per_seed(fn: Callable, num_seeds: int) -> Callable:
+    """`fn(state, *args) -> (state, out)` of one seed, run on the stacked states (and args) of
+    `num_seeds`; envpool's handle in the state is shared and `fn` must pass it through unchanged."""
+    if num_seeds == 1:
+        return fn
+
+    def vectorized(state: LoopState, *args):
+        in_axes = (seed_axes(), *(0,) * len(args))
+        return jax.vmap(fn, in_axes=in_axes, out_axes=(seed_axes(), 0))(state, *args)
+
+    def looped(state: LoopState, *args):
+        handle = state.handle
+
+        def one(xs):
+            out_state, out = fn(xs[0]._replace(handle=handle), *xs[1:])
+            return out_state._replace(handle=None), out
+
+        states, out = jax.lax.map(one, (state._replace(handle=None), *args))
+        return states._replace(handle=handle), out
+
+    return vectorized if seeds_vectorized() else looped
+
+
 def over_seeds(chunk: Callable, num_seeds: int) -> Callable:
     """An offline chunk over `num_seeds` independent states (stacked on a leading axis)."""
     if num_seeds == 1:
         return chunk
-    return jax.vmap(chunk, in_axes=(seed_axes(), None), out_axes=(seed_axes(), 0))
+    return lambda state, num_updates: per_seed(lambda s: chunk(s, num_updates), num_seeds)(state)
 
 
 def make_train_chunk(
@@ -155,7 +185,7 @@ def make_train_chunk(
 
     With `num_seeds` K > 1 the state holds K independent agents and replays (stacked, see `seed_axes`)
     acting on one envpool of K x N environments, seed k on environments k*N to (k+1)*N - 1: acting and
-    learning are vmapped over seeds, the environments step once for all.
+    learning run per seed (`per_seed`), the environments step once for all.
     """
 
     def update_once(_, carry):
@@ -164,7 +194,7 @@ def make_train_chunk(
         agent_state, replay_state, metrics = learn(agent_state, replay_state, updates, key_sample)
         return agent_state, replay_state, updates + 1, key, jax.tree.map(jnp.add, sums, metrics)
 
-    def act_and_store(state: LoopState) -> tuple[LoopState, jax.Array, jax.Array]:
+    def act_and_store(state: LoopState) -> tuple[LoopState, tuple[jax.Array, jax.Array]]:
         """One seed's actions, its observations stored with them; the key its updates will use."""
         key, key_act, key_update = jax.random.split(state.key, 3)
         current = state.env_step
@@ -178,7 +208,7 @@ def make_train_chunk(
             first=current.first,
             last=current.last,
         )
-        return state._replace(replay=replay.add(state.replay, stored), key=key), actions, key_update
+        return state._replace(replay=replay.add(state.replay, stored), key=key), (actions, key_update)
 
     def learn_after(state: LoopState, key_update: jax.Array, new: EnvStep) -> tuple[LoopState, StepLog]:
         """One seed's bookkeeping of the environments' step `new`, and the updates the ratio owes."""
@@ -211,13 +241,10 @@ def make_train_chunk(
         )
         return state, StepLog(*log_games, num_updates, sums)
 
-    if num_seeds > 1:
-        axes = seed_axes()
-        act_and_store = jax.vmap(act_and_store, in_axes=(axes,), out_axes=(axes, 0, 0))
-        learn_after = jax.vmap(learn_after, in_axes=(axes, 0, 0), out_axes=(axes, 0))
+    act_and_store, learn_after = per_seed(act_and_store, num_seeds), per_seed(learn_after, num_seeds)
 
     def vector_step(state: LoopState, _) -> tuple[LoopState, StepLog]:
-        state, actions, key_update = act_and_store(state)
+        state, (actions, key_update) = act_and_store(state)
         handle, new = env_step_fn(state.handle, actions.reshape(-1))
         new = jax.tree.map(lambda x: x.reshape(actions.shape + x.shape[1:]), new)  # by seed, if several
         return learn_after(state._replace(handle=handle), key_update, new)
