@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -114,3 +115,37 @@ def test_reproduce_gives_the_same_metrics_bit_for_bit(tmp_path, capsys):
     assert cli.main(["reproduce", str(original)]) == 2  # the copy is there: nothing is overwritten
     assert "already holds a run" in capsys.readouterr().err
     assert cli.main(["reproduce", str(tmp_path / "nothing")]) == 2
+
+
+class _FakeWandb:
+    """Stands in for the wandb package: records what a run logs."""
+
+    def __init__(self):
+        self.runs = []
+
+    def init(self, **kwargs):
+        run = type("Run", (), {"logged": [], "finished": False, "kwargs": kwargs})()
+        run.log = lambda data, step: run.logged.append((step, data))
+        run.finish = lambda: setattr(run, "finished", True)
+        self.runs.append(run)
+        return run
+
+
+def test_weights_and_biases_logging_when_asked(tmp_path, monkeypatch, capsys):
+    fake = _FakeWandb()
+    monkeypatch.setitem(sys.modules, "wandb", fake)
+    run = tmp_path / "run"
+    args = [*fi.TRAIN.split(), "--total-steps", "1000", "--wandb-project", "imitax-tests"]
+    args += ["--run-dir", str(run)]
+    assert cli.main(args) == 0
+    (logged,) = fake.runs
+    assert logged.finished and logged.kwargs["project"] == "imitax-tests"
+    assert logged.kwargs["config"]["config"]["seed"] == 0  # the run's record
+    keys = {key for _, data in logged.logged for key in data}
+    assert {"train/loss", "train/episode_return", "eval/return_mean"} <= keys
+    assert [step for step, _ in logged.logged] == sorted(step for step, _ in logged.logged)
+
+    monkeypatch.setitem(sys.modules, "wandb", None)  # not installed: a message, nothing written
+    other = tmp_path / "other"
+    assert cli.main([*args[:-1], str(other)]) == 2
+    assert "pip install wandb" in capsys.readouterr().err and not other.exists()

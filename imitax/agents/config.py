@@ -49,6 +49,9 @@ class RunConfig:
     checkpoint_every: int = 250_000
     """Steps (offline updates plus environment steps) between checkpoints (one is also saved at the end
     and on Ctrl-C)."""
+    wandb_project: str | None = None
+    """Also log metrics and evaluations to this Weights & Biases project (needs `pip install wandb`);
+    TensorBoard logs are always written."""
     save_replay: bool = True
     """Keep the replay in checkpoints so a resumed run continues exactly; off: a resume refills it."""
 

@@ -48,7 +48,7 @@ from imitax.train.loop import (
 )
 from imitax.train.progress import TrainProgress
 
-RESUMABLE = {"total_steps", "run_dir"}  # settings a resumed run may change
+RESUMABLE = {"total_steps", "run_dir", "wandb_project"}  # settings a resumed run may change
 CHUNK_ENV_STEPS = 2_000  # environment steps per compiled chunk at most: Ctrl-C waits for a chunk
 CHUNK_UPDATES = 250  # offline updates per compiled chunk at most
 METRIC_COLUMNS = ["step", "phase", "env_steps", "updates", "episodes", "episode_return", "episode_length"]
@@ -190,6 +190,8 @@ class _Seed:
     metrics_log: Any = None
     eval_log: Any = None
     writer: Any = None
+    wandb: Any = None
+    """The seed's Weights & Biases run, when --wandb-project asks for one."""
 
     @property
     def path(self) -> Path:
@@ -202,6 +204,8 @@ class _Run:
 
     def __init__(self, config: AgentConfig, resume: bool, quiet: bool):
         config.check_trainable()
+        if config.wandb_project:
+            _import_wandb()  # missing: a message before anything is written
         self.config, self.quiet = config, quiet
         self.num_seeds = config.num_seeds
         if self.num_seeds > 1 and isinstance(config, DaggerConfig):
@@ -402,6 +406,16 @@ class _Run:
                 seed.metrics_log.truncate_after(self.step)
                 seed.eval_log.truncate_after(self.step)
             seed.writer = SummaryWriter(str(seed.path / "tb"), purge_step=self.step or None)
+            if config.wandb_project:
+                seed.wandb = _import_wandb().init(
+                    project=config.wandb_project,
+                    name=seed.path.name,
+                    id=f"{seed.path.name}-{seed.record['created']}".replace(":", ""),
+                    resume="allow",
+                    dir=str(seed.path),
+                    config=seed.record,
+                    reinit="create_new",
+                )
             seed.final_eval, seed.last_eval_step = self._evaluation_at_step(seed.path)
         seeds = f" ({self.num_seeds} seeds)" if self.num_seeds > 1 else ""
         self.progress = TrainProgress(
@@ -435,6 +449,8 @@ class _Run:
             for seed in self.seeds:
                 seed.writer.close()
                 seed.checkpointer.close()
+                if seed.wandb is not None:
+                    seed.wandb.finish()
         return TrainResult(
             Path(config.resolved_run_dir),
             self.env_steps,
@@ -585,9 +601,15 @@ class _Run:
 
     def _write_row(self, seed: _Seed, row: dict[str, Any]) -> None:
         seed.metrics_log.append(row)
-        for name, value in row.items():
-            if name not in ("step", "phase") and isinstance(value, int | float) and not math.isnan(value):
-                seed.writer.add_scalar(f"train/{name}", value, row["step"])
+        scalars = {
+            f"train/{name}": value
+            for name, value in row.items()
+            if name not in ("step", "phase") and isinstance(value, int | float) and not math.isnan(value)
+        }
+        for name, value in scalars.items():
+            seed.writer.add_scalar(name, value, row["step"])
+        if seed.wandb is not None:
+            seed.wandb.log(scalars, step=row["step"])
         if seed is self.seeds[-1]:
             speeds = [row.get(name) for name in ("steps_per_s", "updates_per_s")]
             speed = next((v for v in speeds if isinstance(v, int | float) and not math.isnan(v)), 0.0)
@@ -617,12 +639,25 @@ class _Run:
             seed.eval_log.append({**self._base_row(phase), **summary, "returns": returns})
             for name in ("return_mean", "return_std"):
                 seed.writer.add_scalar(f"eval/{name}", summary[name], self.step)
+            if seed.wandb is not None:
+                seed.wandb.log({f"eval/{k}": v for k, v in summary.items()}, step=self.step)
             seed.final_eval, seed.last_eval_step = part, self.step
         means = ", ".join(f"{s.final_eval.mean:.2f}" for s in self.seeds)
         self.progress.message(
             f"eval @ step {self.step:,} ({phase}): return {means} ± {self.seeds[0].final_eval.std:.2f} "
             f"over {games} games" + (" per seed" if self.num_seeds > 1 else "")
         )
+
+
+def _import_wandb():
+    try:
+        import wandb
+    except ImportError:
+        raise ValueError(
+            "--wandb-project logs to Weights & Biases, which is not installed: pip install wandb "
+            "(or drop --wandb-project; TensorBoard logs are always written)"
+        ) from None
+    return wandb
 
 
 def _check_same_run(path: Path, saved: dict, new: dict, algo: str) -> None:
