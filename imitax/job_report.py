@@ -18,6 +18,7 @@ import numpy as np
 from imitax.train import run_dir as rd
 
 GIF_STEPS = 400  # agent steps shown (16 s of play at 4 frames a step)
+FINETUNE_NAMES = {"dqfd": "DQfD", "dqn": "DQN"}
 
 
 def normalized(score: float, random: float, expert: float) -> float | None:
@@ -133,7 +134,11 @@ def _page(rows: list[dict[str, Any]], job: Any, stages: Sequence[Any]) -> str:
         for r in rows
     )
     record = rd.load_run_record(stages[-1].path)
-    protocol = record.get("eval_env", {})
+    protocol = {
+        "protocol": record["config"].get("eval_protocol", "preset"),
+        "epsilon": record["config"]["eval_epsilon"],
+        **record.get("eval_env", {}).get("preset", {}),
+    }
     budget = html.escape(json.dumps(job._job_record()["budget"]))
     return f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>imitax run: {html.escape(config.env)}</title>
@@ -141,8 +146,8 @@ def _page(rows: list[dict[str, Any]], job: Any, stages: Sequence[Any]) -> str:
 table{{border-collapse:collapse}} tr:nth-child(even){{background:#f3f3f3}} code{{font-size:90%}}</style>
 </head><body>
 <h1>Learning {html.escape(config.env)} from demonstrations</h1>
-<p>Demonstrations, behaviour cloning, DAgger, then {config.finetune.upper()} fine-tuning; every return is
-the true game score of whole games (evaluation epsilon {record["config"]["eval_epsilon"]}).</p>
+<p>Demonstrations, behaviour cloning, DAgger, then {FINETUNE_NAMES[config.finetune]} fine-tuning; every
+return is the true game score of whole games (evaluation epsilon {record["config"]["eval_epsilon"]}).</p>
 <h2>Returns</h2>
 <table><tr><th>stage</th><th>return (mean ± std)</th><th>games</th>
 <th>normalised (random 0, expert 1)</th><th>directory</th></tr>{body}</table>
