@@ -32,7 +32,7 @@ from imitax.agents.algorithms import DaggerConfig
 from imitax.agents.config import AgentConfig
 from imitax.data.dataset import Dataset, load_dataset
 from imitax.data.replay_loader import check_room, load_demonstrations
-from imitax.envs import VecEnv, make_vec_env
+from imitax.envs import VecEnv, atari_spec, is_atari, make_vec_env, resolve_env_name
 from imitax.replay import Replay, make_replay
 from imitax.train import run_dir as rd
 from imitax.train.evaluation import EvalResult, Evaluator
@@ -217,16 +217,19 @@ class _Run:
             for c in configs:
                 rd.check_new_run_dir(Path(c.resolved_run_dir))
         start_step = rd.Checkpointer(self.path / "checkpoints", create=False).latest_step() if resume else 0
+
         # Everything that can fail on bad input is built before a file is written.
-        num_envs = config.num_envs * self.num_seeds
-        self.env: VecEnv = make_vec_env(
-            config.env,
-            num_envs,
-            preset=config.env_preset,
-            training=True,
-            seed=env_seed(config.seed, _TRAIN_ENVS, config.num_envs, start_step or 0),
-        )
-        spec = self.env.spec
+        def train_envs() -> VecEnv:
+            seed = env_seed(config.seed, _TRAIN_ENVS, config.num_envs, start_step or 0)
+            num_envs = config.num_envs * self.num_seeds
+            return make_vec_env(config.env, num_envs, preset=config.env_preset, training=True, seed=seed)
+
+        # An Atari game's spec is known without its environments, so memory is checked before K x N of
+        # them start; a vector task's spec comes from envpool.
+        atari = is_atari(config.env)
+        spec = atari_spec(resolve_env_name(config.env), config.env_preset, True) if atari else None
+        self.env: VecEnv = None if atari else train_envs()
+        spec = spec or self.env.spec
         self.datasets: list[Dataset] = [load_dataset(path) for path in config.demos]
         demo_rows = sum(check_room(d, spec) for d in self.datasets)
         if isinstance(config, DaggerConfig):
@@ -234,6 +237,7 @@ class _Run:
         replay_config = config.replay_config(demo_rows)
         self.replay: Replay = make_replay(replay_config, spec, config.num_envs)
         check_memory(self.replay, config)
+        self.env = self.env or train_envs()
         offline_config = dataclasses.replace(replay_config, demo_fraction=1.0 if demo_rows else None)
         self.offline_replay: Replay = make_replay(offline_config, spec, config.num_envs)
         self.agent = make_agent(config)
