@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import shutil
 import signal
 import subprocess
@@ -28,9 +27,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tests import fault_injection as fi
+from _results import publish  # benchmarks/ is on sys.path when a script runs
 
-RESULTS = Path(__file__).parent / "results"
+from tests import fault_injection as fi
 
 
 def _tree(root: Path) -> dict[str, str]:
@@ -67,41 +66,37 @@ def training_kills(work: Path, count: int, rng: np.random.Generator, report: dic
         shutil.rmtree(run, ignore_errors=True)
 
 
-def recording_kills(work: Path, count: int, rng: np.random.Generator, report: dict) -> None:
+def writer_kills(
+    work: Path, kind: str, argv: list[str], count: int, delays: tuple[float, float], rng, report: dict
+) -> None:
+    """Kills `count` dataset writers (`imitax <argv> --out DIR`) after a random delay in `delays`; each
+    survives when its dataset keeps every episode it had finished (repaired as verify advises)."""
     for i in range(count):
-        out = work / f"rec{i}"
-        args = ["record", "expert", "--env", "Pong", "--episodes", "400", "--max-episode-steps", "40"]
-        child = subprocess.Popen([sys.executable, "-m", "imitax.cli", *args, "--out", str(out)])
-        delay = float(rng.uniform(3, 12))
+        out = work / f"{kind}{i}"
+        command = [sys.executable, "-m", "imitax.cli", *argv, "--out", str(out)]
+        child = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+        delay = float(rng.uniform(*delays))
         time.sleep(delay)
         if child.poll() is not None:
-            continue
+            continue  # finished before the kill: not a kill point
         child.kill()
         child.wait()
         report["kill_points_tried"] += 1
         kept, promised, tracebacks = fi.kept_episodes(out)
         report["tracebacks"] += tracebacks
         report["kill_points_survived"] += kept >= promised
-        print(f"recording kill {i} at {delay:4.1f}s: {kept} games kept of {promised} finished")
+        print(f"{kind} kill {i} at {delay:4.1f}s: {kept} episodes kept of {promised} finished")
+
+
+def recording_kills(work: Path, count: int, rng: np.random.Generator, report: dict) -> None:
+    argv = ["record", "expert", "--env", "Pong", "--episodes", "400", "--max-episode-steps", "40"]
+    writer_kills(work, "recording", argv, count, (3, 12), rng, report)
 
 
 def import_kills(work: Path, count: int, rng: np.random.Generator, report: dict) -> None:
     source = fi.agc_source(work / "agc", trajectories=24, steps=480)
-    for i in range(count):
-        out = work / f"import{i}"
-        args = ["data", "import", "agc", str(source), "--game", "Pong", "--out", str(out)]
-        child = subprocess.Popen([sys.executable, "-m", "imitax.cli", *args], stdout=subprocess.DEVNULL)
-        delay = float(rng.uniform(2, 8))
-        time.sleep(delay)
-        if child.poll() is not None:
-            continue
-        child.kill()
-        child.wait()
-        report["kill_points_tried"] += 1
-        kept, promised, tracebacks = fi.kept_episodes(out)
-        report["tracebacks"] += tracebacks
-        report["kill_points_survived"] += kept >= promised
-        print(f"import kill {i} at {delay:4.1f}s: {kept} episodes kept of {promised} finished")
+    argv = ["data", "import", "agc", str(source), "--game", "Pong"]
+    writer_kills(work, "import", argv, count, (2, 8), rng, report)
 
 
 def bad_inputs(work: Path, report: dict) -> None:
@@ -149,11 +144,7 @@ def main() -> None:
         import_kills(work, args.import_kills, rng, report)
         training_kills(work, args.kills, rng, report)
     report["minutes"] = round((time.perf_counter() - start) / 60, 1)
-    for name, value in report.items():
-        print(f"{name:>22}  {value}")
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "faults.json").write_text(json.dumps(report, indent=2) + "\n")
-    print(json.dumps(report))
+    publish(report, "faults.json")
 
 
 if __name__ == "__main__":

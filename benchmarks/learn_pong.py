@@ -14,7 +14,6 @@ Prints a table and, as its last line, one JSON object, also written to benchmark
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import signal
@@ -24,6 +23,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _results import publish  # benchmarks/ is on sys.path when a script runs
 
 from imitax.train.run_dir import EVAL_FILE, METRICS_FILE, read_rows
 
@@ -173,18 +173,12 @@ def main() -> None:
         "per_seed": per_seed,
         "learning_curve": str(curve),
     }
-    for name, value in figures.items():
-        if name != "per_seed":
-            print(f"{name:>18}  {value}")
     for seed, v in per_seed.items():
         print(
             f"seed {seed}: {v['env_steps']:,} steps, final {v['final_return']} ± {v['final_return_std']}, "
             f"held {v['held']}, evaluations {v['periodic_evals']}"
         )
-    results = Path(__file__).parent / "results"
-    results.mkdir(exist_ok=True)
-    (results / args.out).write_text(json.dumps(figures, indent=2) + "\n")
-    print(json.dumps(figures))
+    publish(figures, args.out)
 
 
 if __name__ == "__main__":

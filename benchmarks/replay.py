@@ -11,13 +11,12 @@ importance weights), `per_set_priorities_us` (a batch of 32 TD errors) and `per_
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from _results import publish  # benchmarks/ is on sys.path when a script runs
 
 from imitax.envs import atari_spec
 from imitax.replay import ReplayConfig, Step, make_replay, state_nbytes
@@ -129,12 +128,7 @@ def main() -> None:
         "per_add_us": round(per_add_us, 1),
         "device": jax.devices()[0].device_kind,
     }
-    for name, value in figures.items():
-        print(f"{name:>28}  {value}")
-    results = Path(__file__).parent / "results"
-    results.mkdir(exist_ok=True)
-    (results / "replay.json").write_text(json.dumps(figures, indent=2) + "\n")
-    print(json.dumps(figures))
+    publish(figures, "replay.json")
 
 
 if __name__ == "__main__":

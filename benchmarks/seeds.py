@@ -13,7 +13,6 @@ Prints a table and, as its last line, one JSON object, also written to benchmark
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import subprocess
 import sys
@@ -22,6 +21,7 @@ import time
 from pathlib import Path
 
 import jax
+from _results import publish  # benchmarks/ is on sys.path when a script runs
 
 from imitax.train.run_dir import EVAL_FILE, read_rows
 
@@ -65,12 +65,7 @@ def main() -> None:
         "seeds_speedup": round(separate / together, 3),
         "same_final_returns": same,
     }
-    for name, value in figures.items():
-        print(f"{name:>22}  {value}")
-    results = Path(__file__).parent / "results"
-    results.mkdir(exist_ok=True)
-    (results / args.out).write_text(json.dumps(figures, indent=2) + "\n")
-    print(json.dumps(figures))
+    publish(figures, args.out)
 
 
 if __name__ == "__main__":

@@ -18,18 +18,17 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import os
 import tempfile
 import time
 from pathlib import Path
 
 import yaml
+from _results import publish  # benchmarks/ is on sys.path when a script runs
 
 from imitax.sweep import SweepArgs, sweep_command
 
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = Path(__file__).parent / "results"
 
 
 def timed_sweep(spec: Path, out: Path, workers: int, ray: str | None) -> tuple[float, dict[str, str]]:
@@ -63,9 +62,7 @@ def main() -> None:
         "same_returns": local == on_ray,
         "cpus": os.cpu_count(),
     }
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "sweep.json").write_text(json.dumps(report, indent=2) + "\n")
-    print(json.dumps(report))
+    publish(report, "sweep.json")
 
 
 if __name__ == "__main__":

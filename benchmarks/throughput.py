@@ -23,13 +23,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import time
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from _results import publish  # benchmarks/ is on sys.path when a script runs
 
 from imitax.agents.agent import make_agent
 from imitax.agents.algorithms import DQN_NATURE as NATURE
@@ -215,12 +214,7 @@ def main() -> None:
     figures["dqfd_vs_dqn_update"] = round(figures["dqfd_update_ms"] / figures["dqn_update_ms"], 3)
     for envs, train_rate in train_rates.items():
         figures[f"train_steps_per_s_{envs}env"] = round(train_rate, 1)
-    for name, value in figures.items():
-        print(f"{name:>28}  {value}")
-    results = Path(__file__).parent / "results"
-    results.mkdir(exist_ok=True)
-    (results / args.out).write_text(json.dumps(figures, indent=2) + "\n")
-    print(json.dumps(figures))
+    publish(figures, args.out)
 
 
 if __name__ == "__main__":
