@@ -7,6 +7,7 @@ reproduces the job.
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import json
 from collections.abc import Sequence
@@ -139,7 +140,7 @@ def _page(rows: list[dict[str, Any]], job: Any, stages: Sequence[Any]) -> str:
         "epsilon": record["config"]["eval_epsilon"],
         **record.get("eval_env", {}).get("preset", {}),
     }
-    budget = html.escape(json.dumps(job._job_record()["budget"]))
+    budget = html.escape(json.dumps(dataclasses.asdict(config.budget)))
     return f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>imitax run: {html.escape(config.env)}</title>
 <style>body{{font-family:sans-serif;max-width:60em;margin:2em auto;}} td,th{{padding:.2em .8em;}}

@@ -26,7 +26,7 @@ from imitax.agents.config import AgentConfig
 from imitax.data.dataset import load_dataset, write_json
 from imitax.envs import canonical_game
 from imitax.train import run_dir as rd
-from imitax.train.runner import final_step, train
+from imitax.train.runner import final_step, is_finished, train
 
 JOB_FILE = "job.json"
 
@@ -133,10 +133,6 @@ class Stage:
     name: str
     path: Path
     returns: list[float]
-
-    @property
-    def mean(self) -> float:
-        return sum(self.returns) / len(self.returns)
 
 
 def _key(settings: dict[str, Any]) -> str:
@@ -294,7 +290,7 @@ class MainJob:
 
     def _train(self, name: str, config: AgentConfig) -> Stage | None:
         path = Path(config.run_dir)
-        if _finished(path, config):
+        if is_finished(path, final_step(config)):
             print("reusing the finished stage")
         else:
             resume = (path / rd.CONFIG_FILE).exists()
@@ -310,12 +306,6 @@ class MainJob:
         episodes = self.config.budget.eval_episodes
         result, _ = evaluate_run(str(stage.path), episodes, 1.0, seed=self.config.seed)
         return [float(r) for r in result.returns]
-
-
-def _finished(path: Path, config: AgentConfig) -> bool:
-    """A stage whose final evaluation is written."""
-    rows = rd.read_rows(path / rd.EVAL_FILE)
-    return bool(rows) and int(rows[-1]["step"]) == final_step(config)
 
 
 def run_main_job(config: MainJobConfig, argv: list[str]) -> Path | None:

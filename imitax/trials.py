@@ -106,28 +106,18 @@ def final_eval(run_dir: Path) -> dict | None:
 def trial_state(trial: Trial) -> State:
     if not (trial.run_dir / CONFIG_FILE).exists():
         return "new"
-    last = final_eval(trial.run_dir)
-    return "done" if last is not None and int(last["step"]) >= trial.final_step else "stopped"
+    from imitax.train.runner import is_finished
+
+    return "done" if is_finished(trial.run_dir, trial.final_step) else "stopped"
 
 
 def default_workers() -> int:
     """Trials at once on this machine: one per two cores (a trial steps its environments on one and runs
     XLA on another), and no more than `GIB_PER_TRIAL` of available memory each allows; at least one."""
+    from imitax.train.runner import host_memory_available
+
     cores = max(1, (os.cpu_count() or 2) // 2)
-    return max(1, min(cores, int(_available_gib() // GIB_PER_TRIAL)))
-
-
-def _available_gib() -> float:
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) / 2**20
-    except OSError:
-        pass
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES") / 2**30
-    except (ValueError, OSError, AttributeError):
-        return float(GIB_PER_TRIAL)
+    return max(1, min(cores, int(host_memory_available() / 2**30 // GIB_PER_TRIAL)))
 
 
 # -- running ---------------------------------------------------------------------------------------------

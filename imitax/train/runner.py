@@ -84,8 +84,6 @@ class TrainResult:
     final_eval: EvalResult | None
     interrupted: bool = False
     updates: int = 0
-    seed_evals: list[EvalResult | None] = dataclasses.field(default_factory=list)
-    """Each seed's final evaluation (one entry, `final_eval`, for a run of one seed)."""
 
 
 def derive_seed(seed: int, *words: int) -> int:
@@ -154,6 +152,12 @@ def expected_updates(config: AgentConfig) -> int:
 def final_step(config: AgentConfig) -> int:
     """The `step` a run ends at: its offline updates (DAgger's included) plus its environment steps."""
     return config.offline_updates + config.total_steps
+
+
+def is_finished(run_dir: str | Path, last_step: int) -> bool:
+    """Whether a run's final evaluation, at `last_step` (`final_step` of its config), is written."""
+    rows = rd.read_rows(Path(run_dir) / rd.EVAL_FILE)
+    return bool(rows) and int(rows[-1]["step"]) >= last_step
 
 
 def dagger_rows(config: DaggerConfig) -> int:
@@ -264,7 +268,7 @@ class _Run:
         for c, old, new in zip(configs, saved, records, strict=True):
             if old is not None:
                 _check_same_run(Path(c.resolved_run_dir), old, new, config.algo)
-        self.state = self._initial_state()
+        self.state, eval_keys = self._initial_state()
         self.online_learn = make_learn_step(self.agent, self.replay, self.schedule.beta)
         self.offline_learn = make_learn_step(self.offline_agent, self.offline_replay, self.schedule.beta)
         one_agent, one_replay = self._seed_part(self.state.agent, 0), self._seed_part(self.state.replay, 0)
@@ -272,7 +276,7 @@ class _Run:
         self.offline_zeros = zero_metrics(self.offline_learn, one_agent, one_replay)
         self.metric_names = sorted(set(self.zeros) | set(self.offline_zeros))
         self.seeds = [
-            _Seed(c, r, Interval(self.metric_names), eval_key=self._seed_part(self.eval_keys, k))
+            _Seed(c, r, Interval(self.metric_names), eval_key=eval_keys[k])
             for k, (c, r) in enumerate(zip(configs, records, strict=True))
         ]
         self.resumed = resume
@@ -292,7 +296,8 @@ class _Run:
         leaves = zip(*(jax.tree.leaves(tree) for tree in trees), strict=True)
         return jax.tree.unflatten(jax.tree.structure(trees[0]), [jnp.stack(xs) for xs in leaves])
 
-    def _initial_state(self) -> LoopState:
+    def _initial_state(self) -> tuple[LoopState, list[jax.Array]]:
+        """The loop state (seeds stacked) and each seed's evaluation key."""
         first = self.env.reset()
         xla = self.env.xla()
         self.env_step_fn = xla.step
@@ -306,9 +311,8 @@ class _Run:
                 initial_loop_state(agent_state, self.replay.init(), xla.handle, seed_first, key_loop)
             )
             eval_keys.append(eval_key)
-        self.eval_keys = self._stacked(eval_keys)
         state = self._stacked([p._replace(handle=None) for p in parts])
-        return state._replace(handle=parts[0].handle)
+        return state._replace(handle=parts[0].handle), eval_keys
 
     @property
     def env_steps(self) -> int:
@@ -348,15 +352,15 @@ class _Run:
         return tree
 
     def _restore(self) -> None:
-        restored = [
-            s.checkpointer.restore(self._checkpoint_tree(self.state, k)) for k, s in enumerate(self.seeds)
-        ]
         steps = {s.checkpointer.latest_step() for s in self.seeds}
-        if len(steps) > 1:
+        if len(steps) > 1:  # checked before any checkpoint is read
             raise rd.RunDirError(
                 f"{self.config.resolved_run_dir}: its seeds' latest checkpoints differ ({sorted(steps)}); "
                 "resume each seed's directory on its own."
             )
+        restored = [
+            s.checkpointer.restore(self._checkpoint_tree(self.state, k)) for k, s in enumerate(self.seeds)
+        ]
         for seed, tree in zip(self.seeds, restored, strict=True):
             seed.eval_key = tree["eval_key"]
             seed.interval.load(tree["interval"])
@@ -461,7 +465,6 @@ class _Run:
             self.seeds[0].final_eval,
             interrupted,
             self.updates,
-            [s.final_eval for s in self.seeds],
         )
 
     def _metric_columns(self) -> list[str]:
@@ -701,11 +704,18 @@ def available_memory() -> float:
     stats = device.memory_stats() if device.platform != "cpu" else None
     if stats and "bytes_limit" in stats:
         return float(stats["bytes_limit"] - stats.get("bytes_in_use", 0))
-    with open("/proc/meminfo") as meminfo:
-        for line in meminfo:
+    return host_memory_available()
+
+
+def host_memory_available() -> float:
+    """Bytes of RAM the machine can still give (Linux's MemAvailable; elsewhere its free pages)."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
             if line.startswith("MemAvailable:"):
                 return float(line.split()[1]) * 1024
-    return float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except OSError:
+        pass
+    return float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES"))
 
 
 def train(config: AgentConfig, *, resume: bool = False, quiet: bool = False) -> TrainResult:
