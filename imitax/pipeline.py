@@ -26,7 +26,7 @@ from imitax.agents.config import AgentConfig
 from imitax.data.dataset import load_dataset, write_json
 from imitax.envs import canonical_game
 from imitax.train import run_dir as rd
-from imitax.train.runner import final_step, is_finished, train
+from imitax.train.runner import final_step, train
 
 JOB_FILE = "job.json"
 
@@ -290,7 +290,7 @@ class MainJob:
 
     def _train(self, name: str, config: AgentConfig) -> Stage | None:
         path = Path(config.run_dir)
-        if is_finished(path, final_step(config)):
+        if rd.is_finished(path, final_step(config)):
             print("reusing the finished stage")
         else:
             resume = (path / rd.CONFIG_FILE).exists()

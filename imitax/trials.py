@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from imitax.train.run_dir import CONFIG_FILE, EVAL_FILE, METRICS_FILE, read_rows
+from imitax.train.run_dir import CONFIG_FILE, EVAL_FILE, METRICS_FILE, is_finished, read_rows
+from imitax.train.runner import host_memory_available
 
 State = Literal["done", "stopped", "new"]
 INTERRUPTED = 130
@@ -106,16 +107,12 @@ def final_eval(run_dir: Path) -> dict | None:
 def trial_state(trial: Trial) -> State:
     if not (trial.run_dir / CONFIG_FILE).exists():
         return "new"
-    from imitax.train.runner import is_finished
-
     return "done" if is_finished(trial.run_dir, trial.final_step) else "stopped"
 
 
 def default_workers() -> int:
     """Trials at once on this machine: one per two cores (a trial steps its environments on one and runs
     XLA on another), and no more than `GIB_PER_TRIAL` of available memory each allows; at least one."""
-    from imitax.train.runner import host_memory_available
-
     cores = max(1, (os.cpu_count() or 2) // 2)
     return max(1, min(cores, int(host_memory_available() / 2**30 // GIB_PER_TRIAL)))
 

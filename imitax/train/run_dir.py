@@ -169,6 +169,12 @@ def read_rows(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
+def is_finished(run_dir: str | Path, last_step: int) -> bool:
+    """Whether a run's final evaluation, at `last_step` (`final_step` of its config), is written."""
+    rows = read_rows(Path(run_dir) / EVAL_FILE)
+    return bool(rows) and int(rows[-1]["step"]) >= last_step
+
+
 def _cell(value: Any) -> Any:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""

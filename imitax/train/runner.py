@@ -154,12 +154,6 @@ def final_step(config: AgentConfig) -> int:
     return config.offline_updates + config.total_steps
 
 
-def is_finished(run_dir: str | Path, last_step: int) -> bool:
-    """Whether a run's final evaluation, at `last_step` (`final_step` of its config), is written."""
-    rows = rd.read_rows(Path(run_dir) / rd.EVAL_FILE)
-    return bool(rows) and int(rows[-1]["step"]) >= last_step
-
-
 def dagger_rows(config: DaggerConfig) -> int:
     """Replay rows DAgger's aggregate may take: every labelled step, plus one final observation for each
     episode a round ends (finished games, generously counted, and the games cut at the round's end)."""
@@ -231,9 +225,8 @@ class _Run:
         # An Atari game's spec is known without its environments, so memory is checked before K x N of
         # them start; a vector task's spec comes from envpool.
         atari = is_atari(config.env)
-        spec = atari_spec(resolve_env_name(config.env), config.env_preset, True) if atari else None
-        self.env: VecEnv = None if atari else train_envs()
-        spec = spec or self.env.spec
+        early_env = None if atari else train_envs()
+        spec = atari_spec(resolve_env_name(config.env), config.env_preset, True) if atari else early_env.spec
         self.datasets: list[Dataset] = [load_dataset(path) for path in config.demos]
         demo_rows = sum(check_room(d, spec) for d in self.datasets)
         if isinstance(config, DaggerConfig):
@@ -241,7 +234,7 @@ class _Run:
         replay_config = config.replay_config(demo_rows)
         self.replay: Replay = make_replay(replay_config, spec, config.num_envs)
         check_memory(self.replay, config)
-        self.env = self.env or train_envs()
+        self.env: VecEnv = early_env or train_envs()
         offline_config = dataclasses.replace(replay_config, demo_fraction=1.0 if demo_rows else None)
         self.offline_replay: Replay = make_replay(offline_config, spec, config.num_envs)
         self.agent = make_agent(config)
