@@ -36,6 +36,7 @@ import gymnasium as gym
 import h5py
 import numpy as np
 
+from imitax.disk import DiskFullError, check_room, reporting_full_disk
 from imitax.types import EnvSpec
 
 FORMAT_VERSION = 1
@@ -181,28 +182,28 @@ class DatasetWriter:
         """Writes one episode (closing the file after it) and returns its index.
 
         Writers of one dataset take turns: each episode is written under an exclusive lock, and its index
-        is read from the file then, so two `--append` recorders both keep every finished game.
+        is read from the file then, so two `--append` recorders both keep every finished game. A full disk
+        is a `DiskFullError`, raised after the cut episode is taken out again: the ones before stay whole.
         """
         _check_episode(episode, self.spec, self._next)
         with writer_lock(self.data), h5py.File(self.data / HDF5_FILE, "a", track_order=True) as file:
             index = len(file)  # episodes another writer added meanwhile count too
-            group = file.create_group(f"episode_{index}")
-            group.attrs["id"] = index
-            group.attrs["total_steps"] = episode.num_steps
-            if episode.seed is not None:
-                group.attrs["seed"] = episode.seed
-            _put(group, "observations", episode.frames)
-            _put(group, "actions", episode.actions.astype(np.int64))
-            _put(group, "rewards", episode.rewards.astype(np.float64))
-            _put(group, "terminations", episode.terminations.astype(bool))
-            _put(group, "truncations", episode.truncations.astype(bool))
-            infos = group.create_group("infos")
-            _put(infos, "label", episode.labels.astype(np.int64))
-            for name, values in (episode.extras or {}).items():
-                _put(infos, name, values)
+            then = f"The {index} episodes before it are intact: free some space and add more with --append."
+            name = f"episode_{index}"
+            needed = _episode_bytes(episode) + (self.data / METADATA_FILE).stat().st_size
+            what = f"episode {index} of {self.path}"
+            check_room(self.data, needed, what, then)
+            try:
+                with reporting_full_disk(self.data, what, needed, then):
+                    _write_episode(file.create_group(name), index, episode)
+                    file.flush()
+                    self._update_counts(file)
+            except DiskFullError:
+                if name in file:
+                    del file[name]
+                (self.data / METADATA_FILE).with_suffix(".tmp").unlink(missing_ok=True)
+                raise
             self._next = index + 1
-            file.flush()
-            self._update_counts(file)
         return index
 
     def _update_counts(self, file: h5py.File) -> None:
@@ -223,6 +224,37 @@ def writer_lock(data: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _write_episode(group: h5py.Group, index: int, episode: Episode) -> None:
+    group.attrs["id"] = index
+    group.attrs["total_steps"] = episode.num_steps
+    if episode.seed is not None:
+        group.attrs["seed"] = episode.seed
+    _put(group, "observations", episode.frames)
+    _put(group, "actions", episode.actions.astype(np.int64))
+    _put(group, "rewards", episode.rewards.astype(np.float64))
+    _put(group, "terminations", episode.terminations.astype(bool))
+    _put(group, "truncations", episode.truncations.astype(bool))
+    infos = group.create_group("infos")
+    _put(infos, "label", episode.labels.astype(np.int64))
+    for name, values in (episode.extras or {}).items():
+        _put(infos, name, values)
+
+
+def _episode_bytes(episode: Episode) -> int:
+    """About what an episode takes on disk: its small arrays as they are, its frames (and any other bulky
+    extra) compressed, which consecutive Atari frames do thirtyfold and more (a write that needs more
+    than this still ends in a DiskFullError, after the cut episode is taken out)."""
+    arrays = [
+        episode.frames,
+        episode.actions,
+        episode.rewards,
+        episode.labels,
+        *(episode.extras or {}).values(),
+    ]
+    sizes = [np.asarray(a).nbytes for a in arrays]
+    return sum(size // 30 if size > 1 << 16 else size * 2 for size in sizes)
 
 
 def _put(group: h5py.Group, name: str, values: np.ndarray) -> None:

@@ -40,7 +40,28 @@ def dataset_info(dataset: Dataset) -> dict[str, Any]:
         "extras": _extras(dataset),
         "disk_bytes": disk,
         "disk_bytes_per_step": disk / steps if steps else None,
+        "unreadable": unreadable_episodes(dataset),
     }
+
+
+def unreadable_episodes(dataset: Dataset) -> dict[int, str]:
+    """Episodes whose arrays cannot be read whole (a checksum fails, a chunk is cut), with why: `data info`
+    reads every array once, so it does not summarise a damaged file as if it were sound."""
+    problems = {}
+    with h5py.File(dataset.path / DATA_DIR / HDF5_FILE, "r") as file:
+        for index in dataset.indices:
+            try:
+                for array in _arrays(file[f"episode_{index}"]):
+                    array[()]
+            except (KeyError, OSError) as err:
+                problems[index] = str(err)
+    return problems
+
+
+def _arrays(group: h5py.Group) -> list[h5py.Dataset]:
+    found: list[h5py.Dataset] = []
+    group.visititems(lambda _, item: found.append(item) if isinstance(item, h5py.Dataset) else None)
+    return found
 
 
 def _extras(dataset: Dataset) -> list[str]:
