@@ -268,7 +268,7 @@ def test_never_returns_invalid_rows_under_jit_with_donation(filled):
 
 
 def test_prioritized_state_checkpoints(filled, tmp_path):
-    from imitax.train.run_dir import Checkpointer
+    from imitax.train.checkpoints import Checkpointer
 
     replay, _, state = filled
     rows = jnp.arange(replay.config.demo_capacity + replay.config.capacity)

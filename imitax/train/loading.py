@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-import json
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,7 +14,8 @@ from imitax.agents.agent import make_agent
 from imitax.agents.algorithms import ALGORITHMS
 from imitax.agents.base import Agent
 from imitax.envs import atari_spec, is_atari, make_vec_env
-from imitax.train.run_dir import CONFIG_FILE, Checkpointer, RunDirError
+from imitax.train.checkpoints import Checkpointer, CheckpointError
+from imitax.train.run_dir import CONFIG_FILE, RunDirError, load_run_record
 from imitax.types import EnvSpec
 
 
@@ -27,29 +28,51 @@ class LoadedAgent:
     step: int
 
 
-def config_from_record(cls: type, saved: dict[str, Any]) -> Any:
-    """A config of class `cls` from the settings a run record saved (JSON lists back to tuples)."""
-    names = {f.name for f in dataclasses.fields(cls) if f.init}
+def config_from_record(cls: type, saved: dict[str, Any], source: Path | None = None) -> Any:
+    """A config of class `cls` from the settings a run record saved (JSON lists back to tuples).
+
+    Raises:
+      RunDirError: the record lacks settings `cls` has. Today's defaults are not filled in: the run would
+        not be the one recorded.
+    """
+    names = [f.name for f in dataclasses.fields(cls) if f.init]
+    missing = [name for name in names if name not in saved]
+    if missing:
+        where = source / CONFIG_FILE if source is not None else "the run's record"
+        raise RunDirError(
+            f"{where} is damaged: its config lacks {', '.join(missing)}, which every {cls.__name__} run "
+            "records. Restore the file from a copy; imitax does not fill in today's defaults, since the run "
+            "would then not be the one recorded."
+        )
     return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in saved.items() if k in names})
 
 
-def load_agent(run_dir: str | Path, step: int | None = None) -> LoadedAgent:
-    """The agent of a run at a checkpoint (the latest by default), with the spec it was trained on.
+def load_run_config(run_dir: str | Path) -> tuple[str, Any]:
+    """The algorithm and the config of the run in `run_dir`, from its record.
 
     Raises:
-      RunDirError: no run, an algorithm imitax does not know, or no such checkpoint.
+      RunDirError: no run there, a damaged record, or an algorithm imitax does not know.
     """
     run_dir = Path(run_dir)
-    config_file = run_dir / CONFIG_FILE
-    if not config_file.exists():
-        raise RunDirError(f"{run_dir} is not a run directory ({CONFIG_FILE} is missing).")
-    record = json.loads(config_file.read_text())
-    algo = record.get("algo")
+    record = load_run_record(run_dir)
+    algo = record["algo"]
     if algo not in ALGORITHMS:
         raise RunDirError(
             f"{run_dir} was trained with {algo!r}, which imitax cannot load ({', '.join(ALGORITHMS)})."
         )
-    config = config_from_record(ALGORITHMS[algo].config, record["config"])
+    return algo, config_from_record(ALGORITHMS[algo].config, record["config"], run_dir)
+
+
+def load_agent(run_dir: str | Path, step: int | None = None) -> LoadedAgent:
+    """The agent of a run at a checkpoint (the newest intact one by default), with the spec it was
+    trained on. A damaged newer checkpoint is named on stderr and passed over.
+
+    Raises:
+      RunDirError: no run, a damaged record, or an algorithm imitax does not know.
+      CheckpointError: no such checkpoint, or none intact.
+    """
+    run_dir = Path(run_dir)
+    _, config = load_run_config(run_dir)
     if is_atari(config.env):
         spec = atari_spec(config.env, config.env_preset, training=True)
     else:
@@ -57,12 +80,30 @@ def load_agent(run_dir: str | Path, step: int | None = None) -> LoadedAgent:
     agent = make_agent(config)
     template = agent.init(jax.random.key(0), spec)
     checkpointer = Checkpointer(run_dir / "checkpoints", create=False)
-    available = checkpointer.all_steps()
-    if not available:
-        raise RunDirError(f"{run_dir} has no checkpoint yet.")
-    if step is None:
-        step = max(available)
-    elif step not in available:
-        raise RunDirError(f"{run_dir} has no checkpoint at step {step}; it has {sorted(available)}.")
+    step = _usable_step(run_dir, checkpointer, step)
     state = checkpointer.restore_part({"agent": template}, step)["agent"]
     return LoadedAgent(agent=agent, state=state, config=config, spec=spec, step=step)
+
+
+def _usable_step(run_dir: Path, checkpointer: Checkpointer, step: int | None) -> int:
+    available = checkpointer.all_steps()
+    if not available:
+        raise CheckpointError(f"{run_dir} has no checkpoint yet.")
+    if step is not None:
+        if step not in available:
+            raise CheckpointError(f"{run_dir} has no checkpoint at step {step}; it has {available}.")
+        problem = checkpointer.problem(step)
+        if problem:
+            raise CheckpointError(f"{run_dir}: the checkpoint at step {step:,} is damaged: {problem}.")
+        return step
+    intact, damaged = checkpointer.newest_intact()
+    for line in damaged:
+        print(f"{run_dir}: {line}; passed over.", file=sys.stderr)
+    if intact is None:
+        raise CheckpointError(
+            f"{run_dir}: no intact checkpoint ({'; '.join(damaged)}). Restore the checkpoints from a copy, "
+            "or train the run again in a new directory."
+        )
+    if damaged:
+        print(f"{run_dir}: using the checkpoint at step {intact:,}.", file=sys.stderr)
+    return intact

@@ -3,23 +3,33 @@ checkpoints), and the checks that keep a new run from overwriting an old one."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import datetime
+import fcntl
 import importlib.metadata
+import io
 import json
 import math
+import os
 import platform
+import shutil
 import subprocess
 import sys
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import jax
 
+from imitax.disk import reporting_full_disk
+
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.csv"
 EVAL_FILE = "eval.csv"
+LOCK_FILE = "lock"
+"""Held (flock) by the one process writing a run directory, with its pid inside; gone when it ends."""
 PACKAGES = (
     "imitax",
     "jax",
@@ -38,6 +48,93 @@ PACKAGES = (
 
 class RunDirError(ValueError):
     """A run directory cannot be used as asked; the message says why and what to do."""
+
+
+class RunInUseError(RunDirError):
+    """Another process is writing the run directory."""
+
+
+def _lock(path: Path) -> int:
+    """Takes `path`'s lock (a file descriptor holding it) or raises RunInUseError naming its holder.
+
+    The kernel drops a flock when its holder dies, so a lock left by a killed process is free to take; the
+    file is unlinked on release, so the inode check makes sure the lock taken is the file still there."""
+    lock = path / LOCK_FILE
+    while True:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise RunInUseError(
+                f"{path} is in use by process {holder} (it holds {lock}). Wait for it to end or stop it "
+                f"(kill {holder}); only one process may write a run at a time."
+            ) from None
+        try:
+            same = os.stat(lock).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
+            return fd
+        os.close(fd)  # released and unlinked by its holder meanwhile: take the new file
+
+
+def _unlock(path: Path, fd: int) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path / LOCK_FILE)
+    os.close(fd)
+
+
+def _new_dirs(path: Path) -> list[Path]:
+    """The directories `path` needs that do not exist yet, outermost first."""
+    missing = []
+    while not path.exists():
+        missing.append(path)
+        path = path.parent
+    return missing[::-1]
+
+
+@contextlib.contextmanager
+def holding(paths: Sequence[Path]) -> Iterator[None]:
+    """Holds the run directories `paths` for one process: a second process asking for any of them is
+    refused at once with the holder's pid. A run directory made here for a run that then fails before
+    writing its record (bad input found late) is removed again, so a refused run leaves nothing behind."""
+    made, held, failed = [], [], True
+    try:
+        for path in map(Path, paths):
+            if path.exists() and not path.is_dir():
+                raise RunDirError(f"--run-dir {path} is a file, not a directory. Choose another path.")
+            made += [(p, p == path) for p in _new_dirs(path)]
+            path.mkdir(parents=True, exist_ok=True)
+            held.append((path, _lock(path)))
+        yield
+        failed = False
+    finally:
+        for path, fd in held[::-1]:
+            _unlock(path, fd)
+        for path, is_run in made[::-1] if failed else []:
+            if is_run and not any(path.glob(CONFIG_FILE)) and not any(path.glob(f"*/{CONFIG_FILE}")):
+                shutil.rmtree(path, ignore_errors=True)  # ours alone: it was locked until just now
+            with contextlib.suppress(OSError):  # a parent made on the way: only if nothing else is in it
+                path.rmdir()
+
+
+def in_use_by(path: Path) -> str | None:
+    """The pid holding `path`'s lock, if a live process holds it (None: nobody is writing the run)."""
+    lock = Path(path) / LOCK_FILE
+    if not lock.exists():
+        return None
+    try:
+        fd = _lock(Path(path))
+    except RunInUseError as err:
+        return str(err).split("process ", 1)[1].split(" ", 1)[0]
+    except OSError:
+        return None
+    _unlock(Path(path), fd)
+    return None
 
 
 def package_versions() -> dict[str, str | None]:
@@ -106,14 +203,21 @@ def check_new_run_dir(path: Path) -> None:
 
 
 def load_run_record(path: Path) -> dict[str, Any]:
-    """The record of a run to resume; a clear error when there is no run or no checkpoint there."""
-    config_file = path / CONFIG_FILE
+    """The record of the run in `path`; a clear error naming the file when there is none or it is damaged."""
+    config_file = Path(path) / CONFIG_FILE
     if not config_file.exists():
-        raise RunDirError(f"--resume {path}: there is no run there ({CONFIG_FILE} is missing).")
+        raise RunDirError(f"{path}: there is no run there ({CONFIG_FILE} is missing).")
+    damaged = (
+        "the run's record is damaged. Restore it from a copy, or train the run again in a new directory."
+    )
     try:
         record = json.loads(config_file.read_text())
-    except json.JSONDecodeError as err:
-        raise RunDirError(f"--resume {path}: {CONFIG_FILE} is not valid JSON ({err}).") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise RunDirError(f"{config_file} is not valid JSON ({err}): {damaged}") from None
+    if not isinstance(record, dict) or not isinstance(record.get("config"), dict) or "algo" not in record:
+        raise RunDirError(
+            f"{config_file} lacks 'algo' or 'config', which every run's record holds: {damaged}"
+        )
     return record
 
 
@@ -127,38 +231,71 @@ def config_differences(saved: dict[str, Any], new: dict[str, Any], allowed: set[
     ]
 
 
+_INTACT = "What was written before it is intact."
+
+
 def write_record(path: Path, record: dict[str, Any]) -> None:
+    """Writes (or rewrites) a run's record whole: a reader sees the old file or the new one."""
     path.mkdir(parents=True, exist_ok=True)
     tmp = path / (CONFIG_FILE + ".tmp")
-    tmp.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+    try:
+        with reporting_full_disk(tmp, f"{path / CONFIG_FILE}", None, _INTACT):
+            tmp.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+    except Exception:
+        tmp.unlink(missing_ok=True)
+        raise
     tmp.replace(path / CONFIG_FILE)
 
 
 class CsvLog:
     """An append-only CSV file of rows keyed by their first column (the run's `step`); a resumed run first
-    drops the rows that came after its checkpoint, so none is duplicated."""
+    drops the rows that came after its checkpoint, so none is duplicated. A row is written whole or not
+    at all: a full disk cuts no row in half."""
 
     def __init__(self, path: Path, columns: list[str]):
         self.path = path
         self.columns = columns
         if not path.exists():
-            with path.open("w", newline="") as f:
-                csv.writer(f).writerow(columns)
+            self._write("w", columns)
 
     def truncate_after(self, step: int) -> None:
         key = self.columns[0]
         with self.path.open(newline="") as f:
             rows = [r for r in csv.DictReader(f) if int(float(r[key])) <= step]
         tmp = self.path.with_suffix(".tmp")
-        with tmp.open("w", newline="") as f:
-            writer = csv.DictWriter(f, self.columns)
-            writer.writeheader()
-            writer.writerows(rows)
+        try:
+            with (
+                reporting_full_disk(tmp, str(self.path), None, _INTACT),
+                tmp.open("w", newline="") as f,
+            ):
+                writer = csv.DictWriter(f, self.columns)
+                writer.writeheader()
+                writer.writerows(rows)
+        except Exception:
+            tmp.unlink(missing_ok=True)
+            raise
         tmp.replace(self.path)
 
     def append(self, row: dict[str, Any]) -> None:
-        with self.path.open("a", newline="") as f:
-            csv.DictWriter(f, self.columns).writerow({k: _cell(row.get(k)) for k in self.columns})
+        self._write("a", [_cell(row.get(k)) for k in self.columns])
+
+    def _write(self, mode: str, cells: list[Any]) -> None:
+        text = io.StringIO()
+        csv.writer(text).writerow(cells)
+        data = text.getvalue().encode()
+        flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if mode == "a" else os.O_TRUNC)
+        fd = os.open(self.path, flags, 0o644)
+        size = os.fstat(fd).st_size
+        try:
+            with reporting_full_disk(self.path, f"a row of {self.path}", len(data), _INTACT):
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
+        except Exception:
+            os.ftruncate(fd, size)  # the rows before stay whole
+            raise
+        finally:
+            os.close(fd)
 
 
 def read_rows(path: Path) -> list[dict[str, str]]:
@@ -181,67 +318,3 @@ def _cell(value: Any) -> Any:
     if isinstance(value, float):
         return f"{value:.6g}"
     return value
-
-
-def _is_key(x: Any) -> bool:
-    return hasattr(x, "dtype") and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)
-
-
-def _keys_to_data(tree: Any) -> Any:
-    return jax.tree.map(lambda x: jax.random.key_data(x) if _is_key(x) else x, tree)
-
-
-class Checkpointer:
-    """Orbax checkpoints of a pytree, keyed by environment steps; the two newest are kept."""
-
-    def __init__(self, directory: Path, create: bool = True):
-        import orbax.checkpoint as ocp
-
-        self._ocp = ocp
-        self.directory = directory.absolute()
-        if not create and not self.directory.exists():
-            self._manager = None
-            return
-        options = ocp.CheckpointManagerOptions(max_to_keep=2, create=create, enable_async_checkpointing=False)
-        self._manager = ocp.CheckpointManager(self.directory, options=options)
-
-    def latest_step(self) -> int | None:
-        return None if self._manager is None else self._manager.latest_step()
-
-    def save(self, step: int, tree: Any) -> None:
-        assert self._manager is not None
-        self._manager.save(step, args=self._ocp.args.StandardSave(_keys_to_data(tree)), force=True)
-        self._manager.wait_until_finished()
-
-    def all_steps(self) -> list[int]:
-        return [] if self._manager is None else list(self._manager.all_steps())
-
-    def restore(self, target: Any, step: int | None = None) -> Any:
-        """Restores into the structure of `target` (PRNG keys included)."""
-        return self._restore(target, step, partial=False)
-
-    def restore_part(self, target: Any, step: int | None = None) -> Any:
-        """Restores only the top-level entries `target` names (the agent without the replay, say)."""
-        return self._restore(target, step, partial=True)
-
-    def _restore(self, target: Any, step: int | None, partial: bool) -> Any:
-        assert self._manager is not None
-        step = self.latest_step() if step is None else step
-        abstract = jax.tree.map(self._ocp.utils.to_shape_dtype_struct, _keys_to_data(target))
-        if partial:
-            restore_args = self._ocp.checkpoint_utils.construct_restore_args(abstract)
-            args = self._ocp.args.PyTreeRestore(
-                item=abstract, restore_args=restore_args, partial_restore=True
-            )
-        else:
-            args = self._ocp.args.StandardRestore(abstract)
-        restored = self._manager.restore(step, args=args)
-        return jax.tree.map(
-            lambda r, t: jax.random.wrap_key_data(r, impl=jax.random.key_impl(t)) if _is_key(t) else r,
-            restored,
-            target,
-        )
-
-    def close(self) -> None:
-        if self._manager is not None:
-            self._manager.close()
