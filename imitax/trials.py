@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from imitax.train.run_dir import CONFIG_FILE, EVAL_FILE, METRICS_FILE, is_finished, read_rows
+from imitax.train.run_dir import CONFIG_FILE, EVAL_FILE, METRICS_FILE, is_finished, load_run_record, read_rows
 from imitax.train.runner import host_memory_available
 
 State = Literal["done", "stopped", "new"]
@@ -61,7 +61,7 @@ def parse_flags(algo: str, flags: Sequence[str]) -> Any:
     config_class(algo)  # an unknown algorithm: a clear message
     prog = f"imitax train {algo}"
     try:
-        config, _ = cli._parse_train(list(flags), prog, cli.ALGORITHMS[algo])
+        config, *_ = cli._parse_train(list(flags), prog, cli.ALGORITHMS[algo])
     except SystemExit:  # tyro has printed what it could not parse
         raise ValueError(f"{prog} {' '.join(flags)}: flags rejected (see above)") from None
     return config
@@ -85,7 +85,7 @@ def make_trial(
     trial = Trial(name, algo, tuple(flags), Path(run_dir), final_step(config), dict(params or {}))
     record_file = trial.run_dir / CONFIG_FILE
     if record_file.exists():
-        record = json.loads(record_file.read_text())
+        record = load_run_record(trial.run_dir)
         diffs = config_differences(record["config"], dataclasses.asdict(config), RESUMABLE)
         if record.get("algo") != algo:
             diffs.insert(0, f"algo: run has {record.get('algo')!r}, asked for {algo!r}")

@@ -144,11 +144,8 @@ def read_run(path: str | Path) -> RunScore:
         raise _not_a_run(path)
     try:
         record = load_run_record(path)
-    except RunDirError:
-        raise RunDirError(
-            f"{path / CONFIG_FILE} is not valid JSON: the run's record is damaged. Leave this run out."
-        ) from None
-    record = record if isinstance(record, dict) else {}
+    except RunDirError as err:
+        raise RunDirError(f"{err} Or leave this run out.") from None
     config: dict[str, Any] = record.get("config") or {}
     eval_env: dict[str, Any] = record.get("eval_env") or {}
     missing = [

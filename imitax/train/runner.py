@@ -32,9 +32,12 @@ from imitax.agents.algorithms import DaggerConfig
 from imitax.agents.config import AgentConfig
 from imitax.data.dataset import Dataset, load_dataset
 from imitax.data.replay_loader import check_room, load_demonstrations
+from imitax.disk import DiskFullError, disk_full_error, is_disk_full, quiet_full_disk_in_threads
 from imitax.envs import VecEnv, atari_spec, is_atari, make_vec_env, resolve_env_name
 from imitax.replay import Replay, make_replay
 from imitax.train import run_dir as rd
+from imitax.train.checkpoints import Checkpointer
+from imitax.train.divergence import DivergedError, diverged_message, first_non_finite
 from imitax.train.evaluation import EvalResult, Evaluator
 from imitax.train.interval import Interval
 from imitax.train.loop import (
@@ -200,11 +203,11 @@ class _Run:
     """One training process over a run directory (or, with `num_seeds` K > 1, over K of them, the K
     agents and replays stacked on a leading axis of the state and stepped in one compiled program)."""
 
-    def __init__(self, config: AgentConfig, resume: bool, quiet: bool):
+    def __init__(self, config: AgentConfig, resume: bool, quiet: bool, allow_divergence: bool = False):
         config.check_trainable()
         if config.wandb_project:
             _import_wandb()  # missing: a message before anything is written
-        self.config, self.quiet = config, quiet
+        self.config, self.quiet, self.allow_divergence = config, quiet, allow_divergence
         self.num_seeds = config.num_seeds
         if self.num_seeds > 1 and isinstance(config, DaggerConfig):
             raise ValueError("DAgger's rounds act on ale-py emulators one seed at a time: drop --num-seeds")
@@ -214,7 +217,10 @@ class _Run:
         if not resume:
             for c in configs:
                 rd.check_new_run_dir(Path(c.resolved_run_dir))
-        start_step = rd.Checkpointer(self.path / "checkpoints", create=False).latest_step() if resume else 0
+        self.saved, self.notes = saved, []
+        start_step, self.damaged = 0, {}
+        if resume:
+            start_step, self.damaged, self.notes = resume_point([Path(c.resolved_run_dir) for c in configs])
 
         # Everything that can fail on bad input is built before a file is written.
         def train_envs() -> VecEnv:
@@ -273,6 +279,7 @@ class _Run:
             for k, (c, r) in enumerate(zip(configs, records, strict=True))
         ]
         self.resumed = resume
+        self.start_step = start_step
         self.restored = resume and start_step is not None  # else it stopped before its first checkpoint
         self.stop = StopRequest()
         self.offline_updates = 0  # updates of the offline phase and DAgger's rounds
@@ -345,14 +352,9 @@ class _Run:
         return tree
 
     def _restore(self) -> None:
-        steps = {s.checkpointer.latest_step() for s in self.seeds}
-        if len(steps) > 1:  # checked before any checkpoint is read
-            raise rd.RunDirError(
-                f"{self.config.resolved_run_dir}: its seeds' latest checkpoints differ ({sorted(steps)}); "
-                "resume each seed's directory on its own."
-            )
         restored = [
-            s.checkpointer.restore(self._checkpoint_tree(self.state, k)) for k, s in enumerate(self.seeds)
+            s.checkpointer.restore(self._checkpoint_tree(self.state, k), self.start_step)
+            for k, s in enumerate(self.seeds)
         ]
         for seed, tree in zip(self.seeds, restored, strict=True):
             seed.eval_key = tree["eval_key"]
@@ -391,13 +393,17 @@ class _Run:
         config = self.config
         for seed in self.seeds:
             seed.path.mkdir(parents=True, exist_ok=True)
-            seed.checkpointer = rd.Checkpointer(seed.path / "checkpoints")
+            seed.checkpointer = Checkpointer(seed.path / "checkpoints")
+            if self.damaged.get(seed.path):
+                aside = seed.checkpointer.set_aside(self.damaged[seed.path])
+                self.notes.append(f"Moved the damaged checkpoints {self.damaged[seed.path]} to {aside}.")
         if self.restored:
             self._restore()
         else:
             self._load_demos()
-            for seed in self.seeds:
-                rd.write_record(seed.path, seed.record)
+        for seed, old in zip(self.seeds, self.saved, strict=True):
+            record = seed.record if old is None else resumed_record(old, seed.record, self.start_step)
+            rd.write_record(seed.path, record)
         from tensorboardX import SummaryWriter
 
         for seed in self.seeds:
@@ -422,6 +428,8 @@ class _Run:
         self.progress = TrainProgress(
             final_step(config), self.step, f"{config.algo} {config.env}{seeds}", not self.quiet
         )
+        for note in self.notes:
+            self.progress.message(note)
         if self.restored:
             refill = "" if config.save_replay else " (replay not saved: refilling it before learning resumes)"
             self.progress.message(f"Resumed {config.resolved_run_dir} at step {self.step:,}{refill}.")
@@ -445,13 +453,13 @@ class _Run:
             interrupted = True
             self.progress.close()
             self._save_on_interrupt()
+        except DiskFullError as err:
+            raise self._disk_full(err) from None
         finally:
             self.progress.close()
-            for seed in self.seeds:
-                seed.writer.close()
-                seed.checkpointer.close()
-                if seed.wandb is not None:
-                    seed.wandb.finish()
+            events_lost = self._close_logs()
+        if events_lost is not None:
+            raise self._disk_full(events_lost)
         return TrainResult(
             Path(config.resolved_run_dir),
             self.env_steps,
@@ -459,6 +467,29 @@ class _Run:
             interrupted,
             self.updates,
         )
+
+    def _disk_full(self, err: DiskFullError) -> DiskFullError:
+        """The message of a full disk, with the command that continues the run and from where."""
+        latest = self.seeds[0].checkpointer.latest_step()
+        at = f"from step {latest:,}" if latest is not None else "from the start"
+        resume = f"imitax train {self.config.algo} --resume {self.config.resolved_run_dir}"
+        return DiskFullError(f"{err} Free some space, then `{resume}` continues {at}.")
+
+    def _close_logs(self) -> DiskFullError | None:
+        """Closes every seed's logs and checkpoints; TensorBoard's last flush onto a full disk comes back
+        as an error to raise (when nothing else is being raised), not as a traceback."""
+        full = None
+        for seed in self.seeds:
+            try:
+                seed.writer.close()
+            except OSError as err:
+                if not is_disk_full(err):
+                    raise
+                full = disk_full_error(seed.path / "tb", "TensorBoard's events", None, "The rows are intact.")
+            seed.checkpointer.close()
+            if seed.wandb is not None:
+                seed.wandb.finish()
+        return full
 
     def _metric_columns(self) -> list[str]:
         extra = ["epsilon", "steps_per_s", "updates_per_s"]
@@ -501,6 +532,7 @@ class _Run:
             start = time.perf_counter()
             self.state, log = self._offline_chunk()(self.state, jnp.asarray(count, jnp.int32))
             log, seconds = jax.device_get(log), time.perf_counter() - start
+            self._check_finite(log.metrics, lambda _, at=self.step + count: at)
             for k, seed in enumerate(self.seeds):
                 seed.interval.add_updates(self._seed_part(log, k), seconds)
             self.offline_updates += count
@@ -572,6 +604,8 @@ class _Run:
             start = time.perf_counter()
             self.state, logs = chunk(self.state, self._chunk_steps(env_steps))
             logs, seconds = jax.device_get(logs), time.perf_counter() - start
+            at = self.offline_updates + env_steps  # the step before this chunk
+            self._check_finite(logs.metrics, lambda i, at=at: at + (i + 1) * config.num_envs)
             for k, seed in enumerate(self.seeds):  # logs are (steps, seeds, ...) with several seeds
                 part = logs if self.num_seeds == 1 else jax.tree.map(lambda x, k=k: x[:, k], logs)
                 seed.recent.extend(seed.interval.add_steps(part, seconds))
@@ -593,6 +627,16 @@ class _Run:
         return max(1, math.ceil(target / config.num_envs))
 
     # -- rows and evaluations ------------------------------------------------------------------------
+
+    def _check_finite(self, metrics: dict[str, Any], step_of: Any) -> None:
+        """Stops the run (DivergedError) when a chunk's loss or Q-values are no longer finite, before
+        anything of that chunk is written or saved; `step_of(i)` is the run's step at the i-th log entry."""
+        found = None if self.allow_divergence else first_non_finite(metrics, per_step=True)
+        if found is not None:
+            name, value, index = found
+            last = self.seeds[0].checkpointer.latest_step()
+            message = diverged_message(self.config.resolved_run_dir, step_of(index), name, value, last)
+            raise DivergedError(message)
 
     def _write_rows(self, phase: str, extra: dict[str, Any] | None = None) -> None:
         """Each seed's metrics row of the interval that ends here."""
@@ -660,6 +704,45 @@ def _import_wandb():
     return wandb
 
 
+def resume_point(paths: list[Path]) -> tuple[int | None, dict[Path, list[int]], list[str]]:
+    """The step a run resumes from (the newest checkpoint intact in each of its seeds' directories; None:
+    no checkpoint yet), the damaged newer checkpoints of each directory, and a line naming each.
+
+    Raises:
+      RunDirError: checkpoints, but none intact; or seeds whose newest intact checkpoints differ.
+    """
+    steps, damaged, notes = set(), {}, []
+    for path in paths:
+        checkpointer = Checkpointer(path / "checkpoints", create=False)
+        step, lines = checkpointer.newest_intact()
+        notes += [f"{path}: {line}; passed over." for line in lines]
+        damaged[path] = [s for s in checkpointer.all_steps() if step is None or s > step]
+        if step is None and lines:
+            raise rd.RunDirError(
+                f"{path}: no intact checkpoint to resume from ({'; '.join(lines)}). Restore the checkpoints "
+                f"from a copy, or move {path / 'checkpoints'} away and resume to train the run again from "
+                "its start."
+            )
+        steps.add(step)
+    if len(steps) > 1:
+        raise rd.RunDirError(
+            f"{paths[0].parent}: its seeds' newest intact checkpoints differ ({sorted(steps, key=str)}); "
+            "resume each seed's directory on its own."
+        )
+    step = steps.pop()
+    if damaged and step is not None and any(damaged.values()):
+        notes.append(f"Resuming from the newest intact checkpoint, at step {step:,}.")
+    return step, damaged, notes
+
+
+def resumed_record(old: dict[str, Any], new: dict[str, Any], step: int | None) -> dict[str, Any]:
+    """A resumed run's record: the original, with the settings a resume may change (--total-steps...) as
+    they are now, and the resume itself noted (from which step, when, by which command, with which code)."""
+    config = {**old["config"], **{k: new["config"][k] for k in RESUMABLE if k in new["config"]}}
+    resume = {"step": step or 0, **{k: new[k] for k in ("created", "command", "git", "versions") if k in new}}
+    return {**old, "config": config, "resumes": [*old.get("resumes", []), resume]}
+
+
 def _check_same_run(path: Path, saved: dict, new: dict, algo: str) -> None:
     diffs = rd.config_differences(saved["config"], new["config"], RESUMABLE)
     if saved.get("algo") != algo:
@@ -711,14 +794,26 @@ def host_memory_available() -> float:
     return float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES"))
 
 
-def train(config: AgentConfig, *, resume: bool = False, quiet: bool = False) -> TrainResult:
+def train(
+    config: AgentConfig, *, resume: bool = False, quiet: bool = False, allow_divergence: bool = False
+) -> TrainResult:
     """Trains the agent `config` describes through its phases, recording everything in the run directory.
 
     Raises:
       RunDirError: the run directory holds another run (or, resuming, a run with other settings or none).
       DatasetError: a demonstration dataset that is missing, damaged, empty or of another game or preset.
       ValueError: settings that cannot work (an unknown game, a replay too small, terms without demos...).
+      RunInUseError: another process is writing the run directory.
+      DivergedError: the loss or Q-values became NaN or infinite (unless `allow_divergence`).
+      DiskFullError: no space left for a checkpoint or a row; what was written before is intact.
     """
-    run = _Run(config, resume, quiet)
-    with _stop_on_signals(run.stop):
-        return run.run()
+    with rd.holding(run_paths(config)):
+        run = _Run(config, resume, quiet, allow_divergence)
+        with _stop_on_signals(run.stop), quiet_full_disk_in_threads():
+            return run.run()
+
+
+def run_paths(config: AgentConfig) -> list[Path]:
+    """The directories a run writes: its own, and each seed's when it trains several."""
+    paths = [Path(config.resolved_run_dir)]
+    return paths + [Path(c.resolved_run_dir) for c in seed_configs(config) if config.num_seeds > 1]
