@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -66,6 +67,17 @@ def _train_args(config_cls: type, presets: dict[str, Any], default_preset: str) 
                 ],
                 None,
             ),
+            (
+                "allow_divergence",
+                Annotated[
+                    bool,
+                    tyro.conf.arg(
+                        help="Keep training when the loss or Q-values become NaN or infinite (by default "
+                        "the run stops there, naming the step, the term and the last good checkpoint)."
+                    ),
+                ],
+                False,
+            ),
         ],
         frozen=True,
     )
@@ -78,11 +90,12 @@ def _parse_train(argv: list[str], prog: str, algo: Any):
     early.add_argument("--resume", default=None)
     early.add_argument("--run-dir", default=None)
     known, _ = early.parse_known_args(argv)
-    resumed = known.resume and _saved_config(algo.config, Path(known.resume))
+    resumed = known.resume and _saved_config(algo, Path(known.resume))
     default = resumed or algo.presets[known.preset]
     cls = _train_args(algo.config, algo.presets, algo.default_preset)
     description = f"{algo.summary} {' '.join(algo.config.__doc__.split())}"
-    args = _parse(cls, argv, prog, default=cls(default, known.preset, known.resume), description=description)
+    start = cls(default, known.preset, known.resume, False)
+    args = _parse(cls, argv, prog, default=start, description=description)
     config = args.config
     if args.resume:
         # The run is the directory given, however its path is spelled or wherever it was moved.
@@ -91,15 +104,15 @@ def _parse_train(argv: list[str], prog: str, algo: Any):
                 f"--resume {args.resume} continues that directory; drop --run-dir {known.run_dir}."
             )
         config = dataclasses.replace(config, run_dir=args.resume)
-    return config, bool(args.resume)
+    return config, bool(args.resume), args.allow_divergence
 
 
 def _train(name: str) -> Handler:
     def handler(argv: list[str], prog: str) -> int:
         from imitax.train.runner import train
 
-        config, resume = _parse_train(argv, prog, ALGORITHMS[name])
-        result = train(config, resume=resume)
+        config, resume, allow_divergence = _parse_train(argv, prog, ALGORITHMS[name])
+        result = train(config, resume=resume, allow_divergence=allow_divergence)
         if result.interrupted:
             return 130
         if result.final_eval is not None:
@@ -114,16 +127,26 @@ def _train(name: str) -> Handler:
     return handler
 
 
-def _saved_config(cls: type, path: Path):
+def _saved_config(algo: Any, path: Path):
     """The settings of the run in `path`; for a run of several seeds (one directory per seed under
     `path`), its first seed's with `num_seeds` counted."""
     from imitax.train.loading import config_from_record
     from imitax.train.run_dir import CONFIG_FILE, load_run_record
 
-    seeds = [] if (path / CONFIG_FILE).exists() else sorted(path.glob(f"seed*/{CONFIG_FILE}"))
+    seeds = (
+        [] if (path / CONFIG_FILE).exists() else sorted(p.parent for p in path.glob(f"seed*/{CONFIG_FILE}"))
+    )
+    configs = []
+    for run in seeds or [path]:
+        record = load_run_record(run)
+        if record["algo"] != algo.name:
+            raise ValueError(
+                f"--resume {path}: that run was made by {record['algo']!r}, not {algo.name!r}; continue it "
+                f"with `imitax train {record['algo']} --resume {path}`."
+            )
+        configs.append(config_from_record(algo.config, record["config"], run))
     if not seeds:
-        return config_from_record(cls, load_run_record(path)["config"])
-    configs = [config_from_record(cls, load_run_record(p.parent)["config"]) for p in seeds]
+        return configs[0]
     first = min(configs, key=lambda c: c.seed)
     return dataclasses.replace(first, num_seeds=len(configs), run_dir=str(path))
 
@@ -265,8 +288,17 @@ def _data_info(argv: list[str], prog: str) -> int:
     info = dataset_info(load_dataset(args.dataset))
     if args.json:
         print(json.dumps(info, indent=2))
-        return 0
-    _print_info(info)
+    else:
+        _print_info(info)
+    for index, why in info["unreadable"].items():
+        print(f"{prog}: episode {index} cannot be read ({why}).", file=sys.stderr)
+    if info["unreadable"]:
+        print(
+            f"{prog}: {len(info['unreadable'])} of {info['episodes']} episodes are damaged; "
+            f"`imitax data verify {args.dataset}` says more.",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 
@@ -457,9 +489,17 @@ def _reproduce(argv: list[str], prog: str) -> int:
     from imitax.train.reproduce import ReproduceArgs, reproduce
 
     args = _parse(ReproduceArgs, argv, prog)
-    result = reproduce(args.run_dir, args.out)
-    print(f"Reproduced {args.run_dir} into {result.run_dir}.")
-    return 130 if result.interrupted else 0
+    done = reproduce(args.run_dir, args.out)
+    if done.result.interrupted:
+        return 130
+    if done.reproduced:
+        print(
+            f"Reproduced {args.run_dir} into {done.result.run_dir}: all {done.rows} metrics rows and "
+            "evaluations equal, timing columns aside."
+        )
+        return 0
+    print(f"Not reproduced: {done.result.run_dir} differs from {args.run_dir} at {done.mismatch}.")
+    return 1
 
 
 def _sweep(argv: list[str], prog: str) -> int:
@@ -509,6 +549,16 @@ def _overview() -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        # Whoever read the output has gone (`imitax games | head -1`): end quietly, as Unix tools do, with
+        # stdout pointed at /dev/null so that Python's last flush finds nowhere to fail.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, what a shell reports for a command its pipe closed
+
+
+def _main(argv: Sequence[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help"):
         print(_overview())
