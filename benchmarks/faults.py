@@ -8,8 +8,17 @@ as its last line, one JSON object, also written to benchmarks/results/faults.jso
   kill_points_survived  those after which a resume (or a restart, when nothing was written yet) ended
                         with the rows and counters of an uninterrupted run, or a dataset kept its games
   bad_inputs_tried      command lines with a bad input, run as a user would
+  disk_full_cases       a checkpoint bigger than the free space, the disk filled mid-run, a recording
+                        that fills it (on a tmpfs; 0 where none can be mounted, with the reason)
+  concurrent_writer_cases  two trainings into one run directory, resume and reproduce of a live run,
+                        a lock left by a killed run
+  damaged_checkpoint_cases  the newest checkpoint's metadata deleted, a data file truncated or
+                        overwritten, the item directory deleted; every checkpoint damaged
+  new_cases_answered    those of the three above answered as they should be (one message, the run's
+                        rows those of an undisturbed run)
   tracebacks            tracebacks printed by any of the above (goal 0)
-  rows_lost             metrics and eval rows of the uninterrupted run missing after a resume (goal 0)
+  rows_lost             metrics and eval rows of the uninterrupted run missing (or doubled) after a
+                        resume (goal 0)
 """
 
 from __future__ import annotations
@@ -100,19 +109,7 @@ def import_kills(work: Path, count: int, rng: np.random.Generator, report: dict)
 
 
 def bad_inputs(work: Path, report: dict) -> None:
-    from imitax.data.record import ExpertRecordConfig, record_expert
-
-    root = work / "bad"
-    root.mkdir()
-    (root / "file").write_text("not a directory")
-    (root / "empty").mkdir()
-    config = ExpertRecordConfig(
-        env="Pong", out=str(root / "pong"), episodes=1, max_episode_steps=30, quiet=True
-    )
-    record_expert(config)
-    shutil.copytree(root / "pong", root / "damaged")
-    (root / "damaged" / "data" / "main_data.hdf5").write_text("not HDF5")
-    assert fi.imitax(*fi.train_args(root / "run"), "--total-steps", "1000").returncode == 0
+    root = fi.make_fixtures(work / "bad")
     for what, argv in fi.bad_inputs(root):
         before = _tree(root)
         result = fi.imitax(*argv)
@@ -122,6 +119,39 @@ def bad_inputs(work: Path, report: dict) -> None:
         report["bad_inputs_answered"] += ok
         if not ok:
             print(f"bad input {what!r}: exit {result.returncode}: {result.stderr.strip()[-300:]}")
+
+
+def run_directory_failures(work: Path, report: dict) -> None:
+    """The failures of issue #22, each printed with the message imitax answered it with."""
+    reference_run = work / "failures-reference"
+    assert fi.imitax(*fi.train_args(reference_run)).returncode == 0
+    reference = fi.counters(reference_run)
+    families = {
+        "concurrent_writer_cases": lambda: fi.concurrent_writer_cases(work / "writers", reference),
+        "damaged_checkpoint_cases": lambda: fi.damaged_checkpoint_cases(work / "damaged", reference),
+        "disk_full_cases": lambda: _on_small_disk(work / "disk", reference),
+    }
+    report["cases"] = []
+    for key, run_cases in families.items():
+        cases = run_cases()
+        report[key] = len(cases)
+        for case in cases:
+            report["tracebacks"] += case.tracebacks
+            report["rows_lost"] += case.rows_lost
+            report["new_cases_answered"] += not (case.problems or case.tracebacks or case.rows_lost)
+            report["cases"].append({"case": case.name, "message": case.message, "problems": case.problems})
+            print(f"{case.name}: {case.problems or 'ok'}\n    {case.message}")
+
+
+def _on_small_disk(disk: Path, reference: dict) -> list:
+    why = fi.mount_tmpfs(disk, 900)
+    if why:
+        print(f"disk-full cases skipped: {why}")
+        return []
+    try:
+        return fi.disk_full_cases(disk, reference)
+    finally:
+        fi.unmount(disk)
 
 
 def main() -> None:
@@ -135,11 +165,12 @@ def main() -> None:
     report = dict.fromkeys(
         ("kill_points_tried", "kill_points_survived", "bad_inputs_tried", "bad_inputs_answered"), 0
     )
-    report.update(tracebacks=0, rows_lost=0)
+    report.update(tracebacks=0, rows_lost=0, new_cases_answered=0)
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         bad_inputs(work, report)
+        run_directory_failures(work, report)
         recording_kills(work, args.recording_kills, rng, report)
         import_kills(work, args.import_kills, rng, report)
         training_kills(work, args.kills, rng, report)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import shutil
 import signal
 import subprocess
 import sys
@@ -32,16 +31,7 @@ def _tree(root: Path) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def fixtures(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("bad")
-    (root / "file").write_text("not a directory")
-    (root / "empty").mkdir()
-    record_expert(
-        ExpertRecordConfig(env="Pong", out=str(root / "pong"), episodes=1, max_episode_steps=30, quiet=True)
-    )
-    shutil.copytree(root / "pong", root / "damaged")
-    (root / "damaged" / "data" / "main_data.hdf5").write_text("not HDF5")
-    assert fi.imitax(*fi.train_args(root / "run"), "--total-steps", "1000").returncode == 0
-    return root
+    return fi.make_fixtures(tmp_path_factory.mktemp("bad"))
 
 
 def _cases():
