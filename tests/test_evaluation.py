@@ -43,10 +43,7 @@ class ScriptedEnv:
         return jax.tree.map(np.asarray, self._step(jnp.asarray(0)))
 
     def xla(self) -> XlaEnv:
-        def step(handle, actions):
-            return handle + 1, self._step(handle + 1)
-
-        return XlaEnv(jnp.asarray(0), step)
+        return XlaEnv(jnp.asarray(0), lambda handle, actions: handle + 1, lambda h: (h, self._step(h)))
 
 
 def test_whole_games_true_scores_masked_after_the_end_and_capped():

@@ -21,12 +21,19 @@ VECTOR_TASKS = ("CartPole-v1", "CartPole-v0", "Acrobot-v1", "MountainCar-v0")
 class XlaEnv(NamedTuple):
     """envpool's environments as pure functions for `jax.jit`, `lax.scan` and `fori_loop`.
 
-    `step(handle, actions) -> (handle, EnvStep)`; thread the handle through the loop like a state. The
-    environments live outside JAX, so each call really steps them: never call `step` twice with one handle.
+    `send(handle, actions) -> handle` hands the actions to envpool's threads and returns at once;
+    `recv(handle) -> (handle, EnvStep)` waits for the step they ran; `step` is the two in a row. Thread
+    the handle through the loop like a state: the environments live outside JAX, so each call really
+    steps them (never send twice with one handle). Work placed between a send and its recv runs while
+    the emulators step.
     """
 
     handle: jax.Array
-    step: Callable[[jax.Array, jax.Array], tuple[jax.Array, EnvStep]]
+    send: Callable[[jax.Array, jax.Array], jax.Array]
+    recv: Callable[[jax.Array], tuple[jax.Array, EnvStep]]
+
+    def step(self, handle: jax.Array, actions: jax.Array) -> tuple[jax.Array, EnvStep]:
+        return self.recv(self.send(handle, actions))
 
 
 def _import_envpool() -> Any:
@@ -131,13 +138,16 @@ class VecEnv:
         return self._to_step(*out, np)
 
     def xla(self) -> XlaEnv:
-        handle, _recv, _send, pool_step = self._pool.xla()
+        handle, pool_recv, pool_send, _ = self._pool.xla()
 
-        def step(handle: jax.Array, actions: jax.Array) -> tuple[jax.Array, EnvStep]:
-            handle, out = pool_step(handle, actions.astype(jnp.int32))
+        def send(handle: jax.Array, actions: jax.Array) -> jax.Array:
+            return pool_send(handle, actions.astype(jnp.int32))
+
+        def recv(handle: jax.Array) -> tuple[jax.Array, EnvStep]:
+            handle, out = pool_recv(handle)
             return handle, self._to_step(*out, jnp)
 
-        return XlaEnv(handle=handle, step=step)
+        return XlaEnv(handle=handle, send=send, recv=recv)
 
     def close(self) -> None:
         self._pool.close()

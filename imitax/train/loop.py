@@ -19,6 +19,7 @@ import jax.numpy as jnp
 
 from imitax.agents.base import Agent
 from imitax.agents.objective import PRIORITIES
+from imitax.envs import XlaEnv
 from imitax.replay import Replay, ReplayState
 from imitax.types import EnvStep, Step
 
@@ -169,19 +170,24 @@ def make_train_chunk(
     replay: Replay,
     learn: LearnStep,
     zeros: dict[str, jax.Array],
-    env_step_fn: Callable[[jax.Array, jax.Array], tuple[jax.Array, EnvStep]],
+    env: XlaEnv,
     *,
     stacked: bool,
     epsilon_fn: Callable[[jax.Array], jax.Array],
     learning_starts: int,
     replay_ratio: float,
     num_seeds: int = 1,
+    overlap: bool = True,
 ) -> Callable[[LoopState, int], tuple[LoopState, StepLog]]:
     """Builds `chunk(state, num_steps) -> (state, logs)`: `num_steps` vector steps of acting and learning.
 
     Each vector step: act epsilon-greedily on every environment's observation, store that observation's
-    frame with the action in the replay, step the environments, then run the gradient updates the replay
-    ratio owes (none before `learning_starts` steps have filled the replay). Jit it with the state donated.
+    frame with the action in the replay, step the environments, and run the gradient updates the replay
+    ratio owes (none before `learning_starts` steps have filled the replay). The updates read only the
+    replay, not the step's new observations, so with `overlap` the actions are sent to envpool before
+    them and the observations received after: the emulators' threads step while the learner learns.
+    Without it the step is received first. Either way the transitions, updates and keys are the same.
+    Jit it with the state donated.
 
     With `num_seeds` K > 1 the state holds K independent agents and replays (stacked, see `seed_axes`)
     acting on one envpool of K x N environments, seed k on environments k*N to (k+1)*N - 1: acting and
@@ -210,15 +216,9 @@ def make_train_chunk(
         )
         return state._replace(replay=replay.add(state.replay, stored), key=key), (actions, key_update)
 
-    def learn_after(state: LoopState, key_update: jax.Array, new: EnvStep) -> tuple[LoopState, StepLog]:
-        """One seed's bookkeeping of the environments' step `new`, and the updates the ratio owes."""
-        current = state.env_step
-        num_envs = current.obs.shape[0]
-        score = state.score + new.score
-        length = state.length + (~current.game_over).astype(jnp.int32)  # a game's end is followed by a reset
-        log_games = (new.game_over, score, length)
-
-        env_steps = state.env_steps + num_envs
+    def learn_owed(state: LoopState, key_update: jax.Array) -> tuple[LoopState, tuple[jax.Array, dict]]:
+        """One seed's updates owed after this vector step: they read the replay, not the new step."""
+        num_envs = state.env_step.obs.shape[0]
         fresh_steps = state.fresh_steps + num_envs
         # After T steps, floor((T - learning_starts) * replay_ratio) updates have been done.
         learning = (fresh_steps > learning_starts) & replay.can_sample(state.replay)
@@ -231,23 +231,49 @@ def make_train_chunk(
         state = state._replace(
             agent=agent_state,
             replay=replay_state,
-            env_step=new,
-            score=jnp.where(new.game_over, 0.0, score),
-            length=jnp.where(new.game_over, 0, length),
-            env_steps=env_steps,
+            env_steps=state.env_steps + num_envs,
             fresh_steps=fresh_steps,
             update_debt=debt - owed,
             updates=updates,
         )
-        return state, StepLog(*log_games, num_updates, sums)
+        return state, (num_updates, sums)
 
-    act_and_store, learn_after = per_seed(act_and_store, num_seeds), per_seed(learn_after, num_seeds)
+    def take_step(state: LoopState, new: EnvStep) -> tuple[LoopState, tuple[jax.Array, ...]]:
+        """One seed's bookkeeping of the environments' step `new`: scores and lengths of its games."""
+        current = state.env_step
+        score = state.score + new.score
+        length = state.length + (~current.game_over).astype(jnp.int32)  # a game's end is followed by a reset
+        state = state._replace(
+            env_step=new,
+            score=jnp.where(new.game_over, 0.0, score),
+            length=jnp.where(new.game_over, 0, length),
+        )
+        return state, (new.game_over, score, length)
+
+    act_and_store, learn_owed, take_step = (
+        per_seed(fn, num_seeds) for fn in (act_and_store, learn_owed, take_step)
+    )
+
+    def receive(state: LoopState, handle: jax.Array, shape: tuple[int, ...]) -> tuple[LoopState, EnvStep]:
+        # The barrier ties the handle to the state: what follows it waits for what precedes it.
+        handle, state = jax.lax.optimization_barrier((handle, state))
+        handle, new = env.recv(handle)
+        new = jax.tree.map(lambda x: x.reshape(shape + x.shape[1:]), new)  # by seed, if several
+        return state._replace(handle=handle), new
 
     def vector_step(state: LoopState, _) -> tuple[LoopState, StepLog]:
         state, (actions, key_update) = act_and_store(state)
-        handle, new = env_step_fn(state.handle, actions.reshape(-1))
-        new = jax.tree.map(lambda x: x.reshape(actions.shape + x.shape[1:]), new)  # by seed, if several
-        return learn_after(state._replace(handle=handle), key_update, new)
+        handle = env.send(state.handle, actions.reshape(-1))
+        if overlap:
+            handle, state = jax.lax.optimization_barrier((handle, state))  # the updates wait for the send
+            state, (num_updates, sums) = learn_owed(state, key_update)
+            state, new = receive(state, handle, actions.shape)
+        else:
+            state, new = receive(state, handle, actions.shape)
+            state, new = jax.lax.optimization_barrier((state, new))  # the updates wait for the step
+            state, (num_updates, sums) = learn_owed(state, key_update)
+        state, log_games = take_step(state, new)
+        return state, StepLog(*log_games, num_updates, sums)
 
     def chunk(state: LoopState, num_steps: int) -> tuple[LoopState, StepLog]:
         return jax.lax.scan(vector_step, state, None, length=num_steps)

@@ -300,7 +300,7 @@ class _Run:
         """The loop state (seeds stacked) and each seed's evaluation key."""
         first = self.env.reset()
         xla = self.env.xla()
-        self.env_step_fn = xla.step
+        self.xla_env = xla
         parts, eval_keys = [], []
         for k in range(self.num_seeds):
             key_agent, key_loop, eval_key = jax.random.split(jax.random.key(self.config.seed + k), 3)
@@ -589,7 +589,7 @@ class _Run:
                 self.replay,
                 self.online_learn,
                 self.zeros,
-                self.env_step_fn,
+                self.xla_env,
                 stacked=self.env.spec.frame_stack is not None,
                 epsilon_fn=self.schedule.epsilon,
                 learning_starts=config.learning_starts,
