@@ -7,12 +7,24 @@ written to benchmarks/results/throughput.json):
   acting_steps_per_s          our compiled acting loop: policy network + XLA step + replay insertion
   acting_vs_envpool           the ratio of the two
   matmul_gflops               this machine's float32 rate on a 2048x2048 matrix product, measured here
-  <objective>_update_gflop    FLOPs of one batch-32 update by XLA's own cost analysis (dqn, double_dqn,
-                              dqfd)
+  <objective>_update_gflop    FLOPs of one update at the objective's preset batch size, by XLA's own cost
+                              analysis (bc, dqn, double_dqn, dqfd, bc_dqn: `OBJECTIVES`)
   <objective>_update_flop_bound_ms   those FLOPs at the matmul rate: no update can be faster
-  <objective>_update_ms       one update inside a compiled loop, as training runs it
+  <objective>_update_ms       one update inside a compiled loop of updates
   <objective>_update_vs_flop_bound   bound / measured (1 would be the machine's matrix units at full use)
-  train_steps_per_s_<n>env     full training at replay ratio 0.25 with n envs (--envs, default 8 and 1)
+  <objective>_matmuls_vs_flop_bound  the same for the update's own matrix products run alone: the ceiling
+                              the products reach at these shapes, beside what the whole update reaches
+  train_steps_per_s_<n>env     full DQN training at replay ratio 0.25 with n envs (--envs, default 8,
+                              64 and 1), the emulators stepping during the updates, as `imitax train` runs
+  train_steps_per_s_<n>env_sequential  the same with the emulators stepped before the updates
+  overlap_speedup_<n>env       overlapped / sequential, measured alternately in one process
+  acting_ms_per_vector_step_<n>env, update_ms_in_training_<n>env, sampling_and_bookkeeping_ms_<n>env
+                              one training step's parts: acting (policy, envpool, replay insertion),
+                              the update as training compiles it (sampling, priorities and metric sums
+                              included), and what that adds to the update alone
+  train_vs_parts_<n>env        sequential training speed over the speed its parts predict (1: they
+                              account for all of it)
+  train_vs_parts, overlap_speedup    the first env count's (8 by default)
 
 On a GPU: `python benchmarks/throughput.py --envs 8 64 --matmul-size 8192 --out throughput_gpu.json`
 (the matrix product must be large enough to reach the GPU's rate; float32 at JAX's default precision, the
@@ -24,6 +36,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import time
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -31,10 +45,16 @@ import numpy as np
 from _results import publish  # benchmarks/ is on sys.path when a script runs
 
 from imitax.agents.agent import make_agent
-from imitax.agents.algorithms import DQN_NATURE as NATURE
+from imitax.agents.algorithms import BC_DEFAULT, BC_DQN_FAST, DQFD_FAST, DQN_NATURE
 from imitax.envs import atari_spec, make_vec_env
 from imitax.replay import make_replay
-from imitax.train.loop import initial_loop_state, make_learn_step, make_train_chunk, zero_metrics
+from imitax.train.loop import (
+    initial_loop_state,
+    make_learn_step,
+    make_offline_chunk,
+    make_train_chunk,
+    zero_metrics,
+)
 from imitax.train.runner import Schedule, expected_updates
 
 NUM_ENVS = 8
@@ -82,44 +102,74 @@ def envpool_random(steps: int) -> tuple[float, float]:
     return steps * NUM_ENVS / np.median(times), python_rate
 
 
-def training_loop(config, steps: int, warm_chunks: int, chunks: int, num_envs: int = NUM_ENVS) -> float:
-    """Env steps per second of the compiled loop with `config` (updates on or off by learning_starts)."""
+class Training(NamedTuple):
+    """A compiled training loop on Pong, as `imitax train` builds it, and the state it carries."""
+
+    env: Any
+    chunks: dict[bool, Callable]  # overlap on/off -> the jitted online chunk
+    offline: Callable  # the jitted offline chunk: updates alone, sampling and metrics included
+    state: list  # [LoopState], replaced as the chunks donate it
+    num_envs: int
+
+
+def training(config, num_envs: int) -> Training:
     env = make_vec_env("Pong", num_envs, seed=1, training=True)
     agent = make_agent(config)
     replay = make_replay(config.replay_config(0), env.spec, num_envs)
     xla = env.xla()
-    first = env.reset()
     state = initial_loop_state(
-        agent.init(jax.random.key(0), env.spec), replay.init(), xla.handle, first, jax.random.key(1)
+        agent.init(jax.random.key(0), env.spec), replay.init(), xla.handle, env.reset(), jax.random.key(1)
     )
     schedule = Schedule(config, expected_updates(config))
     learn = make_learn_step(agent, replay, schedule.beta)
-    chunk = jax.jit(
-        make_train_chunk(
+    zeros = zero_metrics(learn, state.agent, state.replay)
+
+    def online(overlap: bool) -> Callable:
+        chunk = make_train_chunk(
             agent,
             replay,
             learn,
-            zero_metrics(learn, state.agent, state.replay),
-            xla.step,
+            zeros,
+            xla,
             stacked=True,
             epsilon_fn=schedule.epsilon,
             learning_starts=config.learning_starts,
             replay_ratio=config.replay_ratio,
-        ),
-        static_argnums=1,
-        donate_argnums=0,
-    )
-    for _ in range(warm_chunks):  # compile, and fill the replay past learning_starts
-        state, _ = chunk(state, steps)
-    jax.block_until_ready(state)
-    rates = []
-    for _ in range(chunks):
-        start = time.perf_counter()
-        state, logs = chunk(state, steps)
-        jax.block_until_ready((state, logs))
-        rates.append(steps * num_envs / (time.perf_counter() - start))
-    env.close()
-    return float(np.median(rates))
+            overlap=overlap,
+        )
+        return jax.jit(chunk, static_argnums=1, donate_argnums=0)
+
+    offline = jax.jit(make_offline_chunk(learn, zeros), static_argnums=1, donate_argnums=0)
+    return Training(env, {True: online(True), False: online(False)}, offline, [state], num_envs)
+
+
+def steps_per_s(run: Training, steps: int, overlap: bool = True) -> float:
+    """Environment steps per second of one online chunk of `steps` vector steps."""
+    start = time.perf_counter()
+    run.state[0], logs = run.chunks[overlap](run.state[0], steps)
+    jax.block_until_ready((run.state[0], logs))
+    return steps * run.num_envs / (time.perf_counter() - start)
+
+
+def update_in_training_ms(run: Training, updates: int, repeats: int) -> float:
+    """ms per update of the offline chunk over the run's filled replay: the update as training compiles
+    it, with the batch's sampling, its priorities and the metrics' sums."""
+
+    def chunk():
+        run.state[0], log = run.offline(run.state[0], updates)
+        return run.state[0], log
+
+    chunk()  # compile
+    return float(np.median(_timed(chunk, repeats))) / updates * 1e3
+
+
+def acting_rate(config, steps: int, chunks: int, num_envs: int = NUM_ENVS) -> float:
+    """Env steps per second of the compiled loop without updates (learning never starts)."""
+    run = training(dataclasses.replace(config, learning_starts=10**9), num_envs)
+    steps_per_s(run, steps)  # compile
+    rate = float(np.median([steps_per_s(run, steps) for _ in range(chunks)]))
+    run.env.close()
+    return rate
 
 
 def _batch(config, spec):
@@ -214,46 +264,42 @@ def _matmuls_ms(update, state, batch, repeats: int) -> float:
 
 
 OBJECTIVES = {
-    "dqn": {},
-    "double_dqn": {"double_q": True},
-    "dqfd": {"loss": "td=1,nstep=1,margin=1", "n_step": 10, "double_q": True, "weight_decay": 1e-5},
+    "bc": BC_DEFAULT,
+    "dqn": DQN_NATURE,
+    "double_dqn": dataclasses.replace(DQN_NATURE, double_q=True),
+    "dqfd": DQFD_FAST,
+    "bc_dqn": BC_DQN_FAST,
 }
-"""The objectives whose updates are measured, as changes to the Nature DQN settings (batch 32)."""
+"""Every objective the registry trains, each at its default preset (its batch size, random shifts and
+terms): cloning, Q-learning plain and double, DQfD's four terms, and the clone's term beside n-step TD."""
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer repeats (a smoke test)")
-    parser.add_argument("--envs", type=int, nargs="+", default=[8, 1], help="env counts to train with")
+    parser.add_argument("--envs", type=int, nargs="+", default=[8, 64, 1], help="env counts to train with")
     parser.add_argument("--matmul-size", type=int, default=2048, help="n of the n x n x n rate probe")
     parser.add_argument("--out", default="throughput.json", help="file name under benchmarks/results")
     args = parser.parse_args()
     scale = 0.1 if args.quick else 1.0
-    config = dataclasses.replace(NATURE, replay_capacity=100_000, num_envs=NUM_ENVS)
+    config = dataclasses.replace(DQN_NATURE, replay_capacity=100_000, num_envs=NUM_ENVS)
 
     random_rate, python_rate = envpool_random(int(1000 * scale) or 10)
-    acting_rate = training_loop(
-        dataclasses.replace(config, learning_starts=10**9), int(500 * scale) or 10, warm_chunks=1, chunks=3
-    )
-    train_rates = {}
-    for envs in args.envs:  # chunks of 2,000 environment steps, the replay past learning_starts after two
-        capacity = config.replay_capacity // envs * envs  # a whole stream per environment
-        train = dataclasses.replace(config, num_envs=envs, learning_starts=2_000, replay_capacity=capacity)
-        steps = max(1, int(2000 * scale) // envs)
-        train_rates[envs] = training_loop(train, steps, warm_chunks=2, chunks=3, num_envs=envs)
+    acting = acting_rate(config, int(500 * scale) or 10, chunks=3)
     rate = matmul_gflops(int(20 * scale) or 3, args.matmul_size)
     figures = {
         "device": str(jax.devices()[0].device_kind),
         "num_envs": NUM_ENVS,
         "envpool_random_steps_per_s": round(random_rate),
         "envpool_python_steps_per_s": round(python_rate),
-        "acting_steps_per_s": round(acting_rate),
-        "acting_vs_envpool": round(acting_rate / random_rate, 3),
+        "acting_steps_per_s": round(acting),
+        "acting_vs_envpool": round(acting / random_rate, 3),
         "matmul_gflops": round(rate, 1),
     }
-    for name, changes in OBJECTIVES.items():
-        cost = update_cost(dataclasses.replace(config, **changes), int(20 * scale) or 4, 3)
+    for name, objective in OBJECTIVES.items():
+        cost = update_cost(objective, int(20 * scale) or 4, 3)
         bound_ms = cost["gflop"] / rate * 1e3
+        figures[f"{name}_batch_size"] = objective.batch_size
         figures[f"{name}_update_gflop"] = round(cost["gflop"], 3)
         figures[f"{name}_update_flop_bound_ms"] = round(bound_ms, 4)
         figures[f"{name}_update_ms"] = round(cost["ms"], 2)
@@ -261,9 +307,47 @@ def main() -> None:
         figures[f"{name}_matmuls_ms"] = round(cost["matmul_ms"], 2)
         figures[f"{name}_matmuls_vs_flop_bound"] = round(bound_ms / cost["matmul_ms"], 4)
     figures["dqfd_vs_dqn_update"] = round(figures["dqfd_update_ms"] / figures["dqn_update_ms"], 3)
-    for envs, train_rate in train_rates.items():
-        figures[f"train_steps_per_s_{envs}env"] = round(train_rate, 1)
+    for envs in args.envs:
+        figures.update(train_figures(config, envs, scale, figures["dqn_update_ms"]))
+    first = args.envs[0]
+    figures["train_vs_parts"] = figures[f"train_vs_parts_{first}env"]
+    figures["overlap_speedup"] = figures[f"overlap_speedup_{first}env"]
     publish(figures, args.out)
+
+
+def train_figures(config, envs: int, scale: float, update_ms: float) -> dict[str, float]:
+    """Training Pong with `envs` environments at the preset's replay ratio, in chunks of 2,000 steps (the
+    first two compile and fill the replay past learning_starts): steps/s sequential and overlapped,
+    alternated in one process, and one vector step split into acting, the update alone (`update_ms`)
+    and what the training loop's sampling and bookkeeping add to it; their sum predicts the sequential
+    rate."""
+    capacity = config.replay_capacity // envs * envs  # a whole stream per environment
+    steps = max(1, int(2000 * scale) // envs)
+    starts = 2 * steps * envs
+    train = dataclasses.replace(config, num_envs=envs, learning_starts=starts, replay_capacity=capacity)
+    run = training(train, envs)
+    for overlap in (True, True, False):  # compile both; fill the replay past learning_starts
+        steps_per_s(run, steps, overlap)
+    rates: dict[bool, list[float]] = {True: [], False: []}
+    for _ in range(3):
+        for overlap in (False, True):
+            rates[overlap].append(steps_per_s(run, steps, overlap))
+    in_training_ms = update_in_training_ms(run, max(4, int(50 * scale)), 3)
+    run.env.close()
+    acting_ms = 1e3 * envs / acting_rate(train, steps, chunks=3, num_envs=envs)  # per vector step
+    updates_per_vector_step = envs * train.replay_ratio
+    parts_ms = acting_ms + in_training_ms * updates_per_vector_step
+    sequential, overlapped = (float(np.median(rates[o])) for o in (False, True))
+    return {
+        f"train_steps_per_s_{envs}env": round(overlapped, 1),
+        f"train_steps_per_s_{envs}env_sequential": round(sequential, 1),
+        f"overlap_speedup_{envs}env": round(overlapped / sequential, 3),
+        f"acting_ms_per_vector_step_{envs}env": round(acting_ms, 2),
+        f"update_ms_in_training_{envs}env": round(in_training_ms, 2),
+        f"sampling_and_bookkeeping_ms_{envs}env": round(in_training_ms - update_ms, 2),
+        f"parts_steps_per_s_{envs}env": round(1e3 * envs / parts_ms, 1),
+        f"train_vs_parts_{envs}env": round(sequential * parts_ms / (1e3 * envs), 3),
+    }
 
 
 if __name__ == "__main__":
