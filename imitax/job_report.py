@@ -1,6 +1,7 @@
 """The main job's report: one HTML page, readable offline, beside its pictures.
 
-`index.html` holds a table of returns per stage beside the expert's and random play's, the learning
+`index.html` holds a table of returns per stage beside the expert's and random play's (with each stage's
+training speed: offline updates/s and online environment steps/s, medians of its metrics rows), the learning
 curves (`curves.png`), a short GIF of the final agent playing (`play.gif`) and the command that
 reproduces the job.
 """
@@ -33,13 +34,31 @@ def returns_table(stages: Sequence[Any], expert: list[float], random: list[float
     if expert:
         rows.append({"name": "expert (recorded games)", "returns": expert})
     rows.append({"name": "random play", "returns": random})
-    rows += [{"name": s.name, "returns": s.returns, "path": str(s.path)} for s in stages]
+    rows += [
+        {"name": s.name, "returns": s.returns, "path": str(s.path), **stage_speeds(s.path)} for s in stages
+    ]
     reference = (float(np.mean(random)), float(np.mean(expert))) if expert else None
     for row in rows:
         values = np.asarray(row["returns"], float)
         row.update(mean=float(values.mean()), std=float(values.std()), games=len(values))
         row["normalized"] = normalized(row["mean"], *reference) if reference else None
     return rows
+
+
+def stage_speeds(run_dir: Path) -> dict[str, float | None]:
+    """A stage's training speed: the median `updates_per_s` of its offline rows (cloning, pre-training,
+    DAgger's updates) and `steps_per_s` of its online rows; None where it has no such phase."""
+    rows = rd.read_rows(Path(run_dir) / rd.METRICS_FILE)
+
+    def median(phase_is_online: bool, column: str) -> float | None:
+        values = [
+            float(r[column])
+            for r in rows
+            if (r.get("phase") == "online") == phase_is_online and r.get(column) not in (None, "", "nan")
+        ]
+        return float(np.median(values)) if values else None
+
+    return {"updates_per_s": median(False, "updates_per_s"), "steps_per_s": median(True, "steps_per_s")}
 
 
 def plot_curves(stages: Sequence[Any], out: Path, expert: list[float], random: list[float]) -> None:
@@ -114,11 +133,12 @@ def _print_table(rows: list[dict[str, Any]]) -> None:
     from rich.table import Table
 
     table = Table(title="final returns")
-    for column in ("", "return", "games", "normalised (random 0, expert 1)"):
+    for column in ("", "return", "games", "normalised (random 0, expert 1)", "updates/s", "steps/s"):
         table.add_column(column, justify="right" if column else "left")
     for row in rows:
         mean = f"{row['mean']:.2f} ± {row['std']:.2f}"
-        table.add_row(row["name"], mean, str(row["games"]), _fmt(row["normalized"]))
+        speeds = (_rate(row.get("updates_per_s")), _rate(row.get("steps_per_s")))
+        table.add_row(row["name"], mean, str(row["games"]), _fmt(row["normalized"]), *speeds)
     Console().print(table)
 
 
@@ -126,11 +146,16 @@ def _fmt(value: float | None) -> str:
     return "" if value is None else f"{value:.2f}"
 
 
+def _rate(value: float | None) -> str:
+    return "" if value is None else f"{value:,.1f}"
+
+
 def _page(rows: list[dict[str, Any]], job: Any, stages: Sequence[Any]) -> str:
     config = job.config
     body = "".join(
         f"<tr><td>{html.escape(r['name'])}</td><td>{r['mean']:.2f} ± {r['std']:.2f}</td>"
         f"<td>{r['games']}</td><td>{_fmt(r['normalized'])}</td>"
+        f"<td>{_rate(r.get('updates_per_s'))}</td><td>{_rate(r.get('steps_per_s'))}</td>"
         f"<td><code>{html.escape(Path(r['path']).name) if 'path' in r else ''}</code></td></tr>"
         for r in rows
     )
@@ -151,7 +176,8 @@ table{{border-collapse:collapse}} tr:nth-child(even){{background:#f3f3f3}} code{
 return is the true game score of whole games (evaluation epsilon {record["config"]["eval_epsilon"]}).</p>
 <h2>Returns</h2>
 <table><tr><th>stage</th><th>return (mean ± std)</th><th>games</th>
-<th>normalised (random 0, expert 1)</th><th>directory</th></tr>{body}</table>
+<th>normalised (random 0, expert 1)</th><th>updates/s</th><th>steps/s</th><th>directory</th></tr>
+{body}</table>
 <h2>Learning curves</h2><img src="curves.png" alt="learning curves" width="100%">
 <h2>The final agent playing</h2><img src="play.gif" alt="the final agent playing">
 <h2>Reproduce</h2><pre>{html.escape(job.command)}</pre>

@@ -30,8 +30,10 @@ def test_main_job_runs_every_stage_and_reuses_them(tmp_path, capsys):
     assert rows["expert (recorded games)"]["mean"] == 21.0  # Pong's expert wins 21-0
     assert rows["random play"]["normalized"] == 0.0 and rows["expert (recorded games)"]["normalized"] == 1.0
     assert {"bc", "dagger", "finetune"} <= set(rows)
+    assert rows["bc"]["updates_per_s"] > 0 and rows["bc"]["steps_per_s"] is None  # each stage's speed
+    assert rows["finetune"]["steps_per_s"] > 0
     page = (report / "index.html").read_text()
-    assert "imitax run --quick --bc-updates 20" in page and "play.gif" in page
+    assert "imitax run --quick --bc-updates 20" in page and "play.gif" in page and "updates/s" in page
     capsys.readouterr()
 
     modified = {p: p.stat().st_mtime_ns for p in root.glob("*/eval.csv")}

@@ -41,11 +41,12 @@ class TrainProgress:
             self._task = self._bar.add_task(description, total=total, completed=start, speed="", ret="")
             self._bar.start()
 
-    def update(self, env_steps: int, steps_per_s: float, recent_return: float | None) -> None:
+    def update(self, env_steps: int, speed: float, recent_return: float | None, unit: str = "steps") -> None:
+        """The run at `env_steps` of its total, going at `speed` `unit`/s (steps online, updates offline)."""
         if not self.enabled:
             return
         ret = "return  n/a" if recent_return is None else f"return {recent_return:7.2f}"
-        speed = f"{steps_per_s:8,.0f} steps/s"
+        speed = f"{speed:8,.1f} {unit}/s"
         if self._bar is not None:
             self._bar.update(self._task, completed=env_steps, speed=speed, ret=ret)
             return

@@ -655,10 +655,11 @@ class _Run:
         if seed.wandb is not None:
             seed.wandb.log(scalars, step=row["step"])
         if seed is self.seeds[-1]:
-            speeds = [row.get(name) for name in ("steps_per_s", "updates_per_s")]
-            speed = next((v for v in speeds if isinstance(v, int | float) and not math.isnan(v)), 0.0)
+            speeds = [(row.get(f"{unit}_per_s"), unit) for unit in ("steps", "updates")]
+            known = [(v, unit) for v, unit in speeds if isinstance(v, int | float) and not math.isnan(v)]
+            speed, unit = known[0] if known else (0.0, "steps")
             recent = [score for s in self.seeds for score in s.recent]
-            self.progress.update(self.step, speed, np.mean(recent) if recent else None)
+            self.progress.update(self.step, speed, np.mean(recent) if recent else None, unit)
 
     def _evaluation_at_step(self, path: Path) -> tuple[EvalResult | None, int | None]:
         """The evaluation already logged at this step (a resumed run that had finished), if any."""
