@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import argparse
-import dataclasses
 import json
 import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import tyro
 
 import imitax
 from imitax.agents.algorithms import ALGORITHMS
+from imitax.flags import parse, parse_train
 
 Handler = Callable[[list[str], str], int]
 
@@ -26,92 +25,14 @@ class Command:
     handler: Handler
 
 
-def _parse(cls: type, args: list[str], prog: str, default: Any = None, description: str | None = None):
-    return tyro.cli(
-        cls,
-        args=args,
-        prog=prog,
-        default=default,
-        description=description,
-        config=(tyro.conf.FlagConversionOff,),
-    )
-
-
 # -- imitax train <algo> ----------------------------------------------------------------------------------
-
-
-def _train_args(config_cls: type, presets: dict[str, Any], default_preset: str) -> type:
-    """The flags of `imitax train <algo>`: every config field, plus --preset and --resume."""
-    return dataclasses.make_dataclass(
-        "TrainArgs",
-        [
-            ("config", Annotated[config_cls, tyro.conf.arg(name="")]),
-            (
-                "preset",
-                Annotated[
-                    Literal[tuple(presets)],
-                    tyro.conf.arg(  # type: ignore[valid-type]
-                        help=f"Named hyperparameters to start from: {', '.join(presets)}."
-                    ),
-                ],
-                default_preset,
-            ),
-            (
-                "resume",
-                Annotated[
-                    str | None,
-                    tyro.conf.arg(
-                        help="Continue the stopped run in this directory, from its last checkpoint, with its "
-                        "settings (the replay is restored, or refilled if the run did not save it)."
-                    ),
-                ],
-                None,
-            ),
-            (
-                "allow_divergence",
-                Annotated[
-                    bool,
-                    tyro.conf.arg(
-                        help="Keep training when the loss or Q-values become NaN or infinite (by default "
-                        "the run stops there, naming the step, the term and the last good checkpoint)."
-                    ),
-                ],
-                False,
-            ),
-        ],
-        frozen=True,
-    )
-
-
-def _parse_train(argv: list[str], prog: str, algo: Any):
-    """Parses train flags; defaults come from --preset, or from the run being resumed."""
-    early = argparse.ArgumentParser(add_help=False)
-    early.add_argument("--preset", default=algo.default_preset, choices=sorted(algo.presets))
-    early.add_argument("--resume", default=None)
-    early.add_argument("--run-dir", default=None)
-    known, _ = early.parse_known_args(argv)
-    resumed = known.resume and _saved_config(algo, Path(known.resume))
-    default = resumed or algo.presets[known.preset]
-    cls = _train_args(algo.config, algo.presets, algo.default_preset)
-    description = f"{algo.summary} {' '.join(algo.config.__doc__.split())}"
-    start = cls(default, known.preset, known.resume, False)
-    args = _parse(cls, argv, prog, default=start, description=description)
-    config = args.config
-    if args.resume:
-        # The run is the directory given, however its path is spelled or wherever it was moved.
-        if known.run_dir and Path(known.run_dir).resolve() != Path(args.resume).resolve():
-            raise ValueError(
-                f"--resume {args.resume} continues that directory; drop --run-dir {known.run_dir}."
-            )
-        config = dataclasses.replace(config, run_dir=args.resume)
-    return config, bool(args.resume), args.allow_divergence
 
 
 def _train(name: str) -> Handler:
     def handler(argv: list[str], prog: str) -> int:
         from imitax.train.runner import train
 
-        config, resume, allow_divergence = _parse_train(argv, prog, ALGORITHMS[name])
+        config, resume, allow_divergence = parse_train(argv, prog, ALGORITHMS[name])
         result = train(config, resume=resume, allow_divergence=allow_divergence)
         if result.interrupted:
             return 130
@@ -125,30 +46,6 @@ def _train(name: str) -> Handler:
         return 0
 
     return handler
-
-
-def _saved_config(algo: Any, path: Path):
-    """The settings of the run in `path`; for a run of several seeds (one directory per seed under
-    `path`), its first seed's with `num_seeds` counted."""
-    from imitax.train.loading import config_from_record
-    from imitax.train.run_dir import CONFIG_FILE, load_run_record
-
-    seeds = (
-        [] if (path / CONFIG_FILE).exists() else sorted(p.parent for p in path.glob(f"seed*/{CONFIG_FILE}"))
-    )
-    configs = []
-    for run in seeds or [path]:
-        record = load_run_record(run)
-        if record["algo"] != algo.name:
-            raise ValueError(
-                f"--resume {path}: that run was made by {record['algo']!r}, not {algo.name!r}; continue it "
-                f"with `imitax train {record['algo']} --resume {path}`."
-            )
-        configs.append(config_from_record(algo.config, record["config"], run))
-    if not seeds:
-        return configs[0]
-    first = min(configs, key=lambda c: c.seed)
-    return dataclasses.replace(first, num_seeds=len(configs), run_dir=str(path))
 
 
 # -- imitax games ----------------------------------------------------------------------------------------
@@ -165,7 +62,7 @@ class GamesArgs:
 def _games(argv: list[str], prog: str) -> int:
     from imitax.envs import VECTOR_TASKS, all_games
 
-    args = _parse(GamesArgs, argv, prog)
+    args = parse(GamesArgs, argv, prog)
     names = all_games()
     if args.json:
         print(json.dumps({"atari": names, "vector": list(VECTOR_TASKS)}))
@@ -205,7 +102,7 @@ class EvalArgs:
 def _eval(argv: list[str], prog: str) -> int:
     from imitax.train.evaluation import evaluate_run
 
-    args = _parse(EvalArgs, argv, prog)
+    args = parse(EvalArgs, argv, prog)
     result, step = evaluate_run(args.run_dir, args.episodes, args.epsilon, args.step, args.seed)
     print(
         json.dumps(
@@ -228,7 +125,7 @@ def _record_human(argv: list[str], prog: str) -> int:
     from imitax.data.human import DisplayError, HumanRecordConfig, record_human
 
     try:
-        report = record_human(_parse(HumanRecordConfig, argv, prog))
+        report = record_human(parse(HumanRecordConfig, argv, prog))
     except DisplayError as err:
         raise ValueError(str(err)) from None
     print(report.summary())
@@ -238,7 +135,7 @@ def _record_human(argv: list[str], prog: str) -> int:
 def _record_expert(argv: list[str], prog: str) -> int:
     from imitax.data.record import ExpertRecordConfig, record_expert
 
-    report = record_expert(_parse(ExpertRecordConfig, argv, prog))
+    report = record_expert(parse(ExpertRecordConfig, argv, prog))
     print(report.summary())
     return 130 if report.interrupted else 0
 
@@ -246,7 +143,7 @@ def _record_expert(argv: list[str], prog: str) -> int:
 def _record_agent(argv: list[str], prog: str) -> int:
     from imitax.data.record import AgentRecordConfig, record_agent
 
-    report = record_agent(_parse(AgentRecordConfig, argv, prog))
+    report = record_agent(parse(AgentRecordConfig, argv, prog))
     print(report.summary())
     return 130 if report.interrupted else 0
 
@@ -259,7 +156,7 @@ class ExpertsArgs:
 def _experts(argv: list[str], prog: str) -> int:
     from imitax.experts import available_experts, default_expert
 
-    _parse(ExpertsArgs, argv, prog)
+    parse(ExpertsArgs, argv, prog)
     for name, games in available_experts().items():
         defaults = [g for g in games if default_expert(g) == name]
         mark = f"  (default for {', '.join(defaults)})" if defaults else ""
@@ -284,7 +181,7 @@ def _data_info(argv: list[str], prog: str) -> int:
     from imitax.data.dataset import load_dataset
     from imitax.data.inspect import dataset_info
 
-    args = _parse(InfoArgs, argv, prog)
+    args = parse(InfoArgs, argv, prog)
     info = dataset_info(load_dataset(args.dataset))
     if args.json:
         print(json.dumps(info, indent=2))
@@ -359,7 +256,7 @@ def _data_verify(argv: list[str], prog: str) -> int:
     from imitax.data.dataset import load_dataset
     from imitax.data.inspect import repair_truncated, verify_dataset
 
-    args = _parse(VerifyArgs, argv, prog)
+    args = parse(VerifyArgs, argv, prog)
     load_dataset(args.dataset)  # no dataset there at all: a message, not a report of problems
     if args.repair:
         backup = repair_truncated(args.dataset)
@@ -435,7 +332,7 @@ def _import(kind: str) -> Handler:
         from imitax.data import importers
 
         if kind == "agc":
-            a = _parse(ImportAgcArgs, argv, prog)
+            a = parse(ImportAgcArgs, argv, prog)
             report = importers.import_agc(
                 Path(a.root),
                 a.game,
@@ -447,7 +344,7 @@ def _import(kind: str) -> Handler:
                 unknown_action=a.unknown_action,
             )
         elif kind == "atari-head":
-            a = _parse(ImportAtariHeadArgs, argv, prog)
+            a = parse(ImportAtariHeadArgs, argv, prog)
             report = importers.import_atari_head(
                 Path(a.source),
                 Path(a.out),
@@ -459,7 +356,7 @@ def _import(kind: str) -> Handler:
                 unknown_action=a.unknown_action,
             )
         else:
-            a = _parse(ImportMinariArgs, argv, prog)
+            a = parse(ImportMinariArgs, argv, prog)
             report = importers.import_minari(
                 a.source, Path(a.out), a.game, a.env_preset, progress=True, unknown_action=a.unknown_action
             )
@@ -472,7 +369,7 @@ def _import(kind: str) -> Handler:
 def _data_relabel(argv: list[str], prog: str) -> int:
     from imitax.data.relabel import RelabelConfig, relabel
 
-    print(relabel(_parse(RelabelConfig, argv, prog)).summary())
+    print(relabel(parse(RelabelConfig, argv, prog)).summary())
     return 0
 
 
@@ -488,7 +385,7 @@ def _run(argv: list[str], prog: str) -> int:
 def _reproduce(argv: list[str], prog: str) -> int:
     from imitax.train.reproduce import ReproduceArgs, reproduce
 
-    args = _parse(ReproduceArgs, argv, prog)
+    args = parse(ReproduceArgs, argv, prog)
     done = reproduce(args.run_dir, args.out)
     if done.result.interrupted:
         return 130
@@ -505,13 +402,13 @@ def _reproduce(argv: list[str], prog: str) -> int:
 def _sweep(argv: list[str], prog: str) -> int:
     from imitax.sweep import SweepArgs, sweep_command
 
-    return sweep_command(_parse(SweepArgs, argv, prog))
+    return sweep_command(parse(SweepArgs, argv, prog))
 
 
 def _report(argv: list[str], prog: str) -> int:
     from imitax.analysis.report import ReportArgs, report_command
 
-    return report_command(_parse(ReportArgs, argv, prog))
+    return report_command(parse(ReportArgs, argv, prog))
 
 
 COMMANDS: dict[tuple[str, ...], Command] = {

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from imitax.agents.algorithms import ALGORITHMS, config_class
+from imitax.flags import parse_train
 from imitax.train.run_dir import CONFIG_FILE, EVAL_FILE, METRICS_FILE, is_finished, load_run_record, read_rows
 from imitax.train.runner import host_memory_available
 
@@ -55,13 +57,10 @@ class Trial:
 
 def parse_flags(algo: str, flags: Sequence[str]) -> Any:
     """The config `imitax train <algo> FLAGS` would run, or a ValueError saying why it would not."""
-    from imitax import cli
-    from imitax.agents.algorithms import config_class
-
     config_class(algo)  # an unknown algorithm: a clear message
     prog = f"imitax train {algo}"
     try:
-        config, *_ = cli._parse_train(list(flags), prog, cli.ALGORITHMS[algo])
+        config = parse_train(list(flags), prog, ALGORITHMS[algo]).config
     except SystemExit:  # tyro has printed what it could not parse
         raise ValueError(f"{prog} {' '.join(flags)}: flags rejected (see above)") from None
     return config

@@ -12,13 +12,13 @@ import numpy as np
 import pytest
 from rich.console import Console
 
-from imitax import cli
 from imitax.agents.algorithms import DQN_CARTPOLE, DQN_NATURE
 from imitax.analysis import aggregate, human_normalized, plot_aggregates, reference_scores
 from imitax.analysis.aggregate import METRICS, stratified_bootstrap
 from imitax.analysis.report import ReportArgs, collect_runs, report, report_command, score_matrices
 from imitax.analysis.scores import REFERENCE_SCORES, NoReferenceScoresError
 from imitax.envs import all_games, atari_spec, make_vec_env
+from imitax.flags import parse
 from imitax.train.run_dir import EVAL_FILE, CsvLog, RunDirError, read_rows, run_record, write_record
 from imitax.train.runner import EVAL_COLUMNS, train
 
@@ -385,7 +385,7 @@ def test_an_out_directory_that_is_a_run(runs, tmp_path):
 
 
 def test_the_command_line_arguments():
-    args = cli._parse(ReportArgs, ["runs/a", "runs/b", "--reps", "10", "--out", "r"], "imitax report")
+    args = parse(ReportArgs, ["runs/a", "runs/b", "--reps", "10", "--out", "r"], "imitax report")
     assert args == ReportArgs(run_dirs=("runs/a", "runs/b"), out="r", reps=10, seed=0)
     with pytest.raises(ValueError, match="--reps must be >= 1"):
         ReportArgs(run_dirs=("a",), reps=0)
