@@ -149,7 +149,8 @@ class Checkpointer:
         """Saves `tree` at `step`; a full disk is a `DiskFullError` and leaves no partial checkpoint."""
         assert self._manager is not None
         needed = int(tree_bytes(tree) * _ROOM_MARGIN)
-        then = "The earlier checkpoints are intact."
+        saved = self.all_steps()
+        then = "The earlier checkpoints are intact." if saved else "No checkpoint had been saved before it."
         what = f"the checkpoint at step {step:,} to {self.directory}"
         check_room(self.directory, needed, what, then)
         existed = (self.directory / str(step)).exists()
