@@ -22,6 +22,7 @@ written to benchmarks/results/throughput.json):
                               one training step's parts: acting (policy, envpool, replay insertion),
                               the update as training compiles it (sampling, priorities and metric sums
                               included), and what that adds to the update alone
+  update_in_training_vs_flop_bound_<n>env  the FLOP bound over the update as training runs it
   train_vs_parts_<n>env        sequential training speed over the speed its parts predict (1: they
                               account for all of it)
   train_vs_parts, overlap_speedup    the first env count's (8 by default)
@@ -172,12 +173,15 @@ def acting_rate(config, steps: int, chunks: int, num_envs: int = NUM_ENVS) -> fl
     return rate
 
 
-def _batch(config, spec):
-    """A fixed batch of the replay's shapes (frames of 0s and 1s), half of it demonstrations."""
+BATCHES = 4  # distinct batches the standalone update cycles through
+
+
+def _batch(config, spec, seed: int = 0):
+    """A batch of the replay's shapes (frames of 0s and 1s drawn with `seed`), half of it demonstrations."""
     replay = make_replay(
         dataclasses.replace(config.replay_config(1000), capacity=NUM_ENVS * 1000), spec, NUM_ENVS
     )
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(seed)
     shapes = jax.eval_shape(replay.sample, replay.init(), jax.random.key(0))
     batch = jax.tree.map(lambda s: jnp.asarray(rng.integers(0, 2, s.shape).astype(s.dtype)), shapes)
     return batch._replace(is_demo=jnp.arange(config.batch_size) % 2 == 0)
@@ -210,19 +214,24 @@ def update_cost(config, updates: int, repeats: int) -> dict[str, float]:
     analysis = jax.jit(agent.update).lower(*on_cpu).compile().cost_analysis()
     flops = (analysis[0] if isinstance(analysis, list) else analysis)["flops"]
 
-    def many(state, batch):
-        # A different batch each update, as sampling gives in training: with one fixed batch XLA hoists
-        # the work on it (the first layer's patch extraction) out of the loop.
+    # A different batch each update, as sampling gives in training: with one fixed batch XLA hoists the
+    # work on it (the first layer's patch extraction) out of the loop. Picked from a stack, not rolled:
+    # a roll copies the whole batch every update, which training does not.
+    distinct = [_batch(config, spec, seed) for seed in range(BATCHES)]
+    batches = jax.tree.map(lambda *xs: jnp.stack(xs), *distinct)
+
+    def many(state, batches):
         def step(i, state):
-            return agent.update(state, jax.tree.map(lambda x: jnp.roll(x, i, axis=0), batch))[0]
+            pick = jax.tree.map(lambda x: jax.lax.dynamic_index_in_dim(x, i % BATCHES, 0, False), batches)
+            return agent.update(state, pick)[0]
 
         return jax.lax.fori_loop(0, updates, step, state)
 
     loop = jax.jit(many, donate_argnums=0)
-    holder = [loop(state, batch)]
+    holder = [loop(state, batches)]
 
     def run():
-        holder[0] = loop(holder[0], batch)
+        holder[0] = loop(holder[0], batches)
         return holder[0]
 
     ms = float(np.median(_timed(run, repeats))) / updates * 1e3
@@ -308,14 +317,16 @@ def main() -> None:
         figures[f"{name}_matmuls_vs_flop_bound"] = round(bound_ms / cost["matmul_ms"], 4)
     figures["dqfd_vs_dqn_update"] = round(figures["dqfd_update_ms"] / figures["dqn_update_ms"], 3)
     for envs in args.envs:
-        figures.update(train_figures(config, envs, scale, figures["dqn_update_ms"]))
+        figures.update(
+            train_figures(config, envs, scale, figures["dqn_update_ms"], figures["dqn_update_flop_bound_ms"])
+        )
     first = args.envs[0]
     figures["train_vs_parts"] = figures[f"train_vs_parts_{first}env"]
     figures["overlap_speedup"] = figures[f"overlap_speedup_{first}env"]
     publish(figures, args.out)
 
 
-def train_figures(config, envs: int, scale: float, update_ms: float) -> dict[str, float]:
+def train_figures(config, envs: int, scale: float, update_ms: float, bound_ms: float) -> dict[str, float]:
     """Training Pong with `envs` environments at the preset's replay ratio, in chunks of 2,000 steps (the
     first two compile and fill the replay past learning_starts): steps/s sequential and overlapped,
     alternated in one process, and one vector step split into acting, the update alone (`update_ms`)
@@ -345,6 +356,7 @@ def train_figures(config, envs: int, scale: float, update_ms: float) -> dict[str
         f"acting_ms_per_vector_step_{envs}env": round(acting_ms, 2),
         f"update_ms_in_training_{envs}env": round(in_training_ms, 2),
         f"sampling_and_bookkeeping_ms_{envs}env": round(in_training_ms - update_ms, 2),
+        f"update_in_training_vs_flop_bound_{envs}env": round(bound_ms / in_training_ms, 4),
         f"parts_steps_per_s_{envs}env": round(1e3 * envs / parts_ms, 1),
         f"train_vs_parts_{envs}env": round(sequential * parts_ms / (1e3 * envs), 3),
     }
