@@ -89,6 +89,7 @@ def test_a_refused_run_leaves_no_directory(tmp_path):
     assert not (tmp_path / "runs").exists()
 
 
+@pytest.mark.slow  # 80 s of two processes racing; benchmarks/faults.py runs it (the lock itself: above)
 @pytest.mark.timeout(600)
 def test_a_second_writer_is_refused_with_the_holders_pid(tmp_path, reference):
     assert _problems(fi.concurrent_writer_cases(tmp_path, reference)) == []
@@ -122,6 +123,7 @@ def small_disk(tmp_path):
     fi.unmount(disk)
 
 
+@pytest.mark.slow  # 75 s of runs filling a tmpfs; benchmarks/faults.py runs it (a cut row: below)
 @pytest.mark.timeout(900)
 def test_a_full_disk_is_a_message_and_the_run_resumes_once_space_is_freed(small_disk, reference):
     assert _problems(fi.disk_full_cases(small_disk, reference)) == []
