@@ -87,7 +87,8 @@ def reproduce(run_dir: str | Path, out: str | Path | None = None, quiet: bool = 
     holder = rd.in_use_by(run_dir)
     if holder:
         raise rd.RunInUseError(
-            f"{run_dir} is still being written by process {holder}: reproduce it once that run has ended."
+            f"{run_dir} is still being written by process {holder}: reproduce it once that run has ended.",
+            holder,
         )
     record = rd.load_run_record(run_dir)
     _, config = load_run_config(run_dir)

@@ -51,7 +51,11 @@ class RunDirError(ValueError):
 
 
 class RunInUseError(RunDirError):
-    """Another process is writing the run directory."""
+    """Another process is writing the run directory; `holder` is its pid (as its lock file says)."""
+
+    def __init__(self, message: str, holder: str):
+        super().__init__(message)
+        self.holder = holder
 
 
 def _lock(path: Path) -> int:
@@ -69,7 +73,8 @@ def _lock(path: Path) -> int:
             os.close(fd)
             raise RunInUseError(
                 f"{path} is in use by process {holder} (it holds {lock}). Wait for it to end or stop it "
-                f"(kill {holder}); only one process may write a run at a time."
+                f"(kill {holder}); only one process may write a run at a time.",
+                holder,
             ) from None
         try:
             same = os.stat(lock).st_ino == os.fstat(fd).st_ino
@@ -130,7 +135,7 @@ def in_use_by(path: Path) -> str | None:
     try:
         fd = _lock(Path(path))
     except RunInUseError as err:
-        return str(err).split("process ", 1)[1].split(" ", 1)[0]
+        return err.holder
     except OSError:
         return None
     _unlock(Path(path), fd)
