@@ -161,6 +161,7 @@ def _experts(argv: list[str], prog: str) -> int:
         defaults = [g for g in games if default_expert(g) == name]
         mark = f"  (default for {', '.join(defaults)})" if defaults else ""
         print(f"{name:<24}{', '.join(games)}{mark}")
+    print(f"{'RUN_DIR':<24}the game a trained imitax agent played: --expert RUN_DIR makes it the teacher")
     return 0
 
 
@@ -426,7 +427,7 @@ COMMANDS: dict[tuple[str, ...], Command] = {
     ("data", "import", "agc"): Command("Import Atari Grand Challenge trajectories.", _import("agc")),
     ("data", "import", "atari-head"): Command("Import Atari-HEAD trials (with gaze).", _import("atari-head")),
     ("data", "import", "minari"): Command("Import a Minari dataset of ALE screens.", _import("minari")),
-    ("data", "relabel"): Command("Label every step with a built-in expert (DAgger's oracle).", _data_relabel),
+    ("data", "relabel"): Command("Label every step with a teacher (DAgger's oracle).", _data_relabel),
     ("experts",): Command("List the built-in experts.", _experts),
     ("games",): Command("List the games and tasks.", _games),
 }

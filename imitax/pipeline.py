@@ -85,7 +85,8 @@ class MainJobConfig:
     env: str = "Pong"
     """Atari game in any common spelling (it needs a built-in expert unless --demos is given)."""
     expert: str | None = None
-    """Built-in expert that demonstrates and labels DAgger's states (default: the game's)."""
+    """Who demonstrates and labels DAgger's states: a built-in expert (default: the game's), or the run
+    directory of a trained imitax agent of this game (its newest checkpoint teaches)."""
     demos: tuple[str, ...] = ()
     """Demonstration datasets (human or imported) to learn from instead of recording the expert."""
     run_dir: str = "runs/main"
@@ -139,6 +140,11 @@ def _key(settings: dict[str, Any]) -> str:
     """A stage's identity: a hash of its settings (upstream stages' keys included)."""
     text = json.dumps(settings, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:8]
+
+
+def _absolute(path: str) -> str:
+    """A run directory as an absolute path: stage directories are named by a hash of their settings."""
+    return str(Path(path).resolve())
 
 
 def _common(config: MainJobConfig, budget: Budget) -> dict[str, Any]:
@@ -214,10 +220,15 @@ class MainJob:
         for path in config.demos:  # a missing or damaged dataset fails before anything is written
             load_dataset(path)
         has_expert = any(self.game in games for games in available_experts().values())
-        if config.demos and not has_expert:
+        if config.expert:
+            from imitax.train.teacher import make_teacher
+
+            make_teacher(config.expert, self.game)  # a bad --expert fails before anything is written
+            self.expert = config.expert if config.expert in available_experts() else _absolute(config.expert)
+        elif config.demos and not has_expert:
             self.expert = None  # DAgger needs an oracle: the job runs without it
         else:
-            self.expert = config.expert or default_expert(self.game)  # no expert: a message here
+            self.expert = default_expert(self.game)  # no expert: a message here
 
     def run(self) -> Path | None:
         self.root.mkdir(parents=True, exist_ok=True)

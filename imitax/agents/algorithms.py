@@ -104,7 +104,8 @@ class DaggerConfig(AgentConfig):
     total_steps: int = 0
     """Environment steps of online training after the rounds (0: none)."""
     expert: str | None = None
-    """Built-in expert that labels the states (default: the game's; `imitax experts` lists them)."""
+    """Who labels the states: a built-in expert (default: the game's; `imitax experts` lists them), or
+    the run directory of a trained imitax agent of this game (its newest checkpoint)."""
     rounds: int = 8
     """Rounds of acting, labelling and training; round 0 is the expert's own play."""
     round_steps: int = 4_000

@@ -287,19 +287,20 @@ class ExpertRecordConfig(RecordSettings):
     env_preset: str = "nature"
     """Preprocessing preset (nature, machado): agents trained on the dataset must use the same."""
     expert: str | None = None
-    """Expert to record (default: the game's default expert; `imitax experts` lists them)."""
+    """Who plays: a built-in expert (default: the game's; `imitax experts` lists them), or the run
+    directory of a trained imitax agent of this game (its newest checkpoint plays greedily)."""
 
 
 def record_expert(config: ExpertRecordConfig) -> RecordReport:
     """Records `config.episodes` games of a built-in expert."""
-    from imitax.experts import default_expert, make_expert
+    from imitax.train.teacher import AgentTeacher, make_teacher
 
     game = canonical_game(config.env)
-    name = config.expert or default_expert(game)
-    expert = make_expert(name, game)
+    expert = make_teacher(config.expert, game, config.env_preset)
     env = AtariEnv(game, config.env_preset, training=False, seed=config.seed)
     out = config.out or default_out("expert", game, config.env_preset)
-    source = Source("expert", name, source_details(config))
+    kind = "agent" if isinstance(expert, AgentTeacher) else "expert"
+    source = Source(kind, expert.name, source_details(config))
     writer = make_writer(out, env, source, config)
     return record(env, writer, lambda env, obs: expert.act(env), config, first_seed=writer.next_index)
 

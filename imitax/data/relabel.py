@@ -1,10 +1,11 @@
-"""`imitax data relabel`: the built-in expert's action for every stored step of any dataset.
+"""`imitax data relabel`: a teacher's action for every stored step of any dataset.
 
 A dataset recorded with `--keep-states` holds the emulator state of every observation; restoring it
 lets an expert decide there, whatever policy (a person, an agent, a noisy expert) reached it. This is
 the oracle of DAgger (Ross et al. 2011, "A Reduction of Imitation Learning and Structured Prediction to
 No-Regret Online Learning"): labels for the states a learner visits. `relabel_episodes` does it in memory
 (episodes from `imitax.data.record.play_episodes` with `keep_states`), `relabel` in a dataset's file.
+A trained agent as the teacher (`--expert RUN_DIR`) needs no emulator states: it reads the stored frames.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from imitax.envs import AtariPreset
 
 if TYPE_CHECKING:
     from imitax.experts import Oracle
+    from imitax.train.teacher import AgentTeacher
 
 
 @dataclass(frozen=True)
@@ -46,7 +48,8 @@ class RelabelConfig:
     dataset: tyro.conf.Positional[str]
     """The dataset directory; it must hold emulator states (recorded with --keep-states True)."""
     expert: str | None = None
-    """Expert to ask (default: the game's default expert)."""
+    """Who labels: a built-in expert (default: the game's), which needs the dataset's emulator states, or
+    the run directory of a trained agent of the dataset's game and preset, which reads its frames."""
     batch: int = 8
     """Emulators labelled together."""
     quiet: bool = False
@@ -100,30 +103,65 @@ def relabel_episodes(episodes: Iterable[Episode], oracle: Oracle) -> list[Episod
     return [episode._replace(labels=oracle_labels(episode, oracle)) for episode in episodes]
 
 
+def stacked_frames(frames: np.ndarray, steps: np.ndarray, frame_stack: int) -> np.ndarray:
+    """The observations at `steps` of an episode's frames (T+1, H, W): each the frame and the
+    `frame_stack - 1` before it, the first frame repeated before the episode's start (as the envs do)."""
+    offsets = np.arange(frame_stack) - (frame_stack - 1)
+    return frames[np.maximum(steps[:, None] + offsets, 0)]
+
+
+def agent_labels(episode: Episode, teacher: AgentTeacher) -> np.ndarray:
+    """A trained agent's greedy action at each of the episode's T steps, from its stored frames, int64."""
+    stack = teacher.spec.frame_stack or 1
+    labels = np.zeros(episode.num_steps, np.int64)
+    chunk = 4 * teacher.batch
+    for begin in range(0, episode.num_steps, chunk):
+        steps = np.arange(begin, min(begin + chunk, episode.num_steps))
+        labels[steps] = teacher.label_observations(stacked_frames(episode.frames, steps, stack))
+    return labels
+
+
 def relabel(config: RelabelConfig) -> RelabelReport:
-    """Writes the expert's labels into the dataset (the old ones move to `infos/label_previous`).
+    """Writes the teacher's labels into the dataset (the old ones move to `infos/label_previous`).
+
+    A built-in expert decides in each stored emulator state; a trained agent (`--expert RUN_DIR`) on each
+    stored observation, so any dataset of its game and preset can be relabelled by it.
 
     Raises:
-      DatasetError: the dataset has no emulator states, or the expert does not play its game. Nothing is
-        written then.
+      DatasetError: a built-in expert is asked but the dataset has no emulator states. ValueError: the
+        teacher does not play the dataset's game or preset. Nothing is written then.
     """
     from imitax.experts import Oracle
+    from imitax.train.teacher import AgentTeacher, make_teacher
 
     dataset = load_dataset(config.dataset)
     info = dataset.info
-    if not info.get("restorable_states"):
-        raise DatasetError(
-            f"{config.dataset} holds no emulator states, so no expert can label its steps. Record it again "
-            "with --keep-states True (about 350 bytes a step for Pong)."
-        )
     preset = AtariPreset(**{f.name: info["preset"][f.name] for f in dataclasses.fields(AtariPreset)})
-    oracle = Oracle(info["game"], preset, config.expert, config.batch)
+    teacher = make_teacher(config.expert, info["game"], preset)
+    if isinstance(teacher, AgentTeacher):
+        extras: tuple[str, ...] = ()
+
+        def labelled(episode: Episode) -> np.ndarray:
+            return agent_labels(episode, teacher)
+    else:
+        if not info.get("restorable_states"):
+            raise DatasetError(
+                f"{config.dataset} holds no emulator states, so no built-in expert can label its steps. "
+                "Record it again with --keep-states True (about 350 bytes a step for Pong), or relabel it "
+                "with a trained agent (--expert RUN_DIR), which reads the stored frames."
+            )
+        oracle = Oracle(info["game"], preset, teacher.name, config.batch)
+        extras = ("state", "state_length")
+
+        def labelled(episode: Episode) -> np.ndarray:
+            return oracle_labels(episode, oracle)
+
     start = time.perf_counter()
     new_labels: dict[int, np.ndarray] = {}
     steps = changed = 0
     for index in dataset.indices:
-        episode = dataset.episode(index, extras=("state", "state_length"))
-        labels = oracle_labels(episode, oracle)
+        episode = dataset.episode(index, extras=extras)
+        labels = labelled(episode)
         new_labels[index] = labels
         steps += len(labels)
         changed += int((labels != episode.labels).sum())
@@ -134,8 +172,8 @@ def relabel(config: RelabelConfig) -> RelabelReport:
                 flush=True,
             )
     seconds = time.perf_counter() - start
-    _write_labels(Path(config.dataset), new_labels, oracle.expert.name)
-    return RelabelReport(config.dataset, oracle.expert.name, steps, changed, seconds)
+    _write_labels(Path(config.dataset), new_labels, teacher.name)
+    return RelabelReport(config.dataset, teacher.name, steps, changed, seconds)
 
 
 def _write_labels(path: Path, labels: dict[int, np.ndarray], expert: str) -> None:

@@ -139,6 +139,11 @@ class AtariEnv(gym.Env):
         info = self._info(score, game_over or truncated)
         return self._stack.copy(), reward, terminated, truncated, info
 
+    @property
+    def observation(self) -> np.ndarray:
+        """The current observation (the stack the last `reset` or `step` returned), a copy."""
+        return self._stack.copy()
+
     def render(self) -> np.ndarray | None:
         if self.render_mode == "rgb_array":
             return self.ale.getScreenRGB()

@@ -1,8 +1,9 @@
 """DAgger's rounds (Ross et al. 2011, "A Reduction of Imitation Learning and Structured Prediction to
 No-Regret Online Learning"): the current policy acts, mixed with the expert by beta, on ale-py emulators;
-the built-in expert labels every visited state (the oracle); the labelled steps join the replay's
-demonstration partition, in memory, where every earlier round's data stays (the aggregate); the learner
-then trains on the aggregate, warm-started from the previous round."""
+the teacher (a built-in expert or a trained agent, `imitax.train.teacher`) labels every visited state
+(the oracle); the labelled steps join the replay's demonstration partition, in memory, where every
+earlier round's data stays (the aggregate); the learner then trains on the aggregate, warm-started from
+the previous round."""
 
 from __future__ import annotations
 
@@ -18,8 +19,8 @@ from imitax.data.dataset import DatasetWriter, Episode, Source
 from imitax.data.replay_loader import add_episodes
 from imitax.data.rollout import RolloutState
 from imitax.envs import AtariEnv
-from imitax.experts import default_expert, make_expert
 from imitax.replay import Replay, ReplayState
+from imitax.train.teacher import make_teacher
 from imitax.types import EnvSpec
 
 
@@ -28,13 +29,16 @@ class DaggerRounds:
 
     def __init__(self, config: DaggerConfig, spec: EnvSpec, act, seed: int):
         if spec.preset is None:
-            raise ValueError(f"DAgger needs an Atari game with a built-in expert; {spec.name} is not one.")
+            raise ValueError(f"DAgger needs an Atari game with a teacher; {spec.name} is not one.")
         self.config, self.spec = config, spec
         try:
-            self.expert_name = config.expert or default_expert(spec.name)
-            self.expert = make_expert(self.expert_name, spec.name)
+            self.expert = make_teacher(config.expert, spec.name, config.env_preset)
         except ValueError as err:
-            raise ValueError(f"DAgger labels every state with a built-in expert. {err}") from None
+            raise ValueError(
+                f"DAgger labels every state with a teacher: a built-in expert or a trained agent's run "
+                f"directory (--expert RUN_DIR). {err}"
+            ) from None
+        self.expert_name = self.expert.name
         envs = [AtariEnv(spec.name, config.env_preset, training=False) for _ in range(config.round_envs)]
         self.games = RolloutState(envs, seed=seed)  # games go on across rounds
         self.rng = np.random.default_rng(seed)
