@@ -26,8 +26,7 @@ from imitax.train.teacher import AgentTeacher, make_teacher
 
 
 def _tiny_dqn(run: Path, **changes) -> Path:
-    config = dataclasses.replace(
-        DQNConfig(),
+    settings = dict(
         env="Pong",
         num_envs=2,
         total_steps=32,
@@ -39,9 +38,8 @@ def _tiny_dqn(run: Path, **changes) -> Path:
         eval_episodes=1,
         checkpoint_every=32,
         run_dir=str(run),
-        **changes,
     )
-    train(config, quiet=True)
+    train(dataclasses.replace(DQNConfig(), **{**settings, **changes}), quiet=True)
     return run
 
 
@@ -127,6 +125,16 @@ def test_dagger_taught_by_an_agent(agent_run, tmp_path):
 @pytest.fixture(scope="module")
 def machado_run(tmp_path_factory) -> Path:
     return _tiny_dqn(tmp_path_factory.mktemp("teacher") / "machado", env_preset="machado")
+
+
+@pytest.mark.timeout(300)
+def test_a_cartpole_agent_cannot_teach_an_atari_game(tmp_path, capsys):
+    run = _tiny_dqn(tmp_path / "cartpole", env="CartPole-v1")
+    out = tmp_path / "out"
+    assert cli.main(["record", "expert", "--expert", str(run), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "trained on CartPole-v1, which is not an Atari game" in err and "Traceback" not in err
+    assert not out.exists()
 
 
 @pytest.mark.timeout(300)
