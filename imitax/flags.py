@@ -12,7 +12,7 @@ import tyro
 
 from imitax.agents.algorithms import Algorithm
 from imitax.train.loading import config_from_record
-from imitax.train.run_dir import CONFIG_FILE, load_run_record
+from imitax.train.run_dir import load_run_record, seed_dirs
 
 
 def parse(cls: type, args: list[str], prog: str, default: Any = None, description: str | None = None) -> Any:
@@ -105,9 +105,7 @@ class TrainFlags(NamedTuple):
 def saved_config(algo: Algorithm, path: Path) -> Any:
     """The settings of the run in `path`; for a run of several seeds (one directory per seed under
     `path`), its first seed's with `num_seeds` counted."""
-    seeds = (
-        [] if (path / CONFIG_FILE).exists() else sorted(p.parent for p in path.glob(f"seed*/{CONFIG_FILE}"))
-    )
+    seeds = seed_dirs(path)
     configs = []
     for run in seeds or [path]:
         record = load_run_record(run)

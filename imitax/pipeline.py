@@ -142,11 +142,6 @@ def _key(settings: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:8]
 
 
-def _absolute(path: str) -> str:
-    """A run directory as an absolute path: stage directories are named by a hash of their settings."""
-    return str(Path(path).resolve())
-
-
 def _common(config: MainJobConfig, budget: Budget) -> dict[str, Any]:
     """What every training stage shares: the game, the seed, a small replay, the evaluation protocol."""
     return {
@@ -223,8 +218,9 @@ class MainJob:
         if config.expert:
             from imitax.train.teacher import make_teacher
 
-            make_teacher(config.expert, self.game)  # a bad --expert fails before anything is written
-            self.expert = config.expert if config.expert in available_experts() else _absolute(config.expert)
+            # A bad --expert fails before anything is written; an agent's is named by its absolute path,
+            # since stage directories are named by a hash of their settings.
+            self.expert = make_teacher(config.expert, self.game).name
         elif config.demos and not has_expert:
             self.expert = None  # DAgger needs an oracle: the job runs without it
         else:

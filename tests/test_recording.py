@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import pytest
 
@@ -24,6 +22,7 @@ from imitax.data.record import (
 from imitax.data.relabel import RelabelConfig, relabel, relabel_episodes
 from imitax.envs import AtariEnv
 from imitax.experts import Oracle, make_expert
+from tests.tiny_runs import train_tiny_dqn
 
 
 def test_noise_kinds():
@@ -191,27 +190,7 @@ def test_a_batched_policy_plays_in_memory():
 
 @pytest.mark.timeout(600)
 def test_agent_recording(tmp_path):
-    from imitax.agents.algorithms import DQNConfig
-    from imitax.train.runner import train
-
-    run = tmp_path / "run"
-    train(
-        dataclasses.replace(
-            DQNConfig(),
-            env="Pong",
-            num_envs=2,
-            total_steps=32,
-            log_every=32,
-            replay_capacity=200,
-            batch_size=4,
-            learning_starts=16,
-            eval_every=0,
-            eval_episodes=1,
-            checkpoint_every=32,
-            run_dir=str(run),
-        ),
-        quiet=True,
-    )
+    run = train_tiny_dqn(tmp_path / "run")
     out = tmp_path / "agent-demos"
     report = record_agent(
         AgentRecordConfig(

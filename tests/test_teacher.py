@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 
 from imitax import cli
-from imitax.agents.algorithms import DQNConfig
 from imitax.data.dataset import load_dataset
 from imitax.data.record import ExpertRecordConfig, record_expert
 from imitax.data.relabel import RelabelConfig, relabel, stacked_frames
@@ -21,31 +20,13 @@ from imitax.envs import AtariEnv
 from imitax.experts import PongSearchExpert
 from imitax.pipeline import MainJob, MainJobConfig
 from imitax.train.loading import load_agent
-from imitax.train.runner import train
 from imitax.train.teacher import AgentTeacher, make_teacher
-
-
-def _tiny_dqn(run: Path, **changes) -> Path:
-    settings = dict(
-        env="Pong",
-        num_envs=2,
-        total_steps=32,
-        log_every=32,
-        replay_capacity=200,
-        batch_size=4,
-        learning_starts=16,
-        eval_every=0,
-        eval_episodes=1,
-        checkpoint_every=32,
-        run_dir=str(run),
-    )
-    train(dataclasses.replace(DQNConfig(), **{**settings, **changes}), quiet=True)
-    return run
+from tests.tiny_runs import train_tiny_dqn
 
 
 @pytest.fixture(scope="module")
 def agent_run(tmp_path_factory) -> Path:
-    return _tiny_dqn(tmp_path_factory.mktemp("teacher") / "dqn")
+    return train_tiny_dqn(tmp_path_factory.mktemp("teacher") / "dqn")
 
 
 def _greedy(run: Path, stacks: np.ndarray) -> np.ndarray:
@@ -124,12 +105,12 @@ def test_dagger_taught_by_an_agent(agent_run, tmp_path):
 
 @pytest.fixture(scope="module")
 def machado_run(tmp_path_factory) -> Path:
-    return _tiny_dqn(tmp_path_factory.mktemp("teacher") / "machado", env_preset="machado")
+    return train_tiny_dqn(tmp_path_factory.mktemp("teacher") / "machado", env_preset="machado")
 
 
 @pytest.mark.timeout(300)
 def test_a_cartpole_agent_cannot_teach_an_atari_game(tmp_path, capsys):
-    run = _tiny_dqn(tmp_path / "cartpole", env="CartPole-v1")
+    run = train_tiny_dqn(tmp_path / "cartpole", env="CartPole-v1")
     out = tmp_path / "out"
     assert cli.main(["record", "expert", "--expert", str(run), "--out", str(out)]) == 2
     err = capsys.readouterr().err

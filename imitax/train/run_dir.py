@@ -311,6 +311,14 @@ def read_rows(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
+def seed_dirs(path: Path) -> list[Path]:
+    """The seeds' directories of a run of several seeds (`path`/seed0, ...); empty when `path` holds one
+    run itself."""
+    if (path / CONFIG_FILE).exists():
+        return []
+    return sorted(p.parent for p in path.glob(f"seed*/{CONFIG_FILE}"))
+
+
 def is_finished(run_dir: str | Path, last_step: int) -> bool:
     """Whether a run's final evaluation, at `last_step` (`final_step` of its config), is written."""
     rows = read_rows(Path(run_dir) / EVAL_FILE)

@@ -24,7 +24,7 @@ from imitax.experts import Expert, available_experts, default_expert, make_exper
 from imitax.experts.base import check_game
 from imitax.train.checkpoints import CheckpointError
 from imitax.train.loading import LoadedAgent, load_agent
-from imitax.train.run_dir import CONFIG_FILE, RunDirError
+from imitax.train.run_dir import RunDirError, seed_dirs
 from imitax.types import EnvSpec
 
 __all__ = ["AgentTeacher", "make_teacher"]
@@ -128,11 +128,10 @@ def make_teacher(expert: str | None, game: str, preset: str | AtariPreset = "nat
 
 
 def _load_teacher(path: Path) -> LoadedAgent:
-    seeds = sorted(p.parent.name for p in path.glob(f"seed*/{CONFIG_FILE}"))
-    if not (path / CONFIG_FILE).exists() and seeds:
+    seeds = seed_dirs(path)
+    if seeds:
         raise RunDirError(
-            f"--expert {path} holds a run of {len(seeds)} seeds: name one of them, e.g. "
-            f"--expert {path / seeds[0]}."
+            f"--expert {path} holds a run of {len(seeds)} seeds: name one of them, e.g. --expert {seeds[0]}."
         )
     try:
         return load_agent(path)
