@@ -14,6 +14,7 @@ from imitax.agents.learner import (
     LearnerState,
     hard_target_update,
     make_learner,
+    make_measure,
     polyak_target_update,
 )
 from imitax.agents.objective import TD_TERMS, objective_from_spec, parse_loss
@@ -59,6 +60,9 @@ def make_agent(config: AgentConfig, *, offline: bool = False) -> Agent:
         same_nstep=config.n_step == 1,
         updates_offset=0 if offline else config.pretrain_updates,
     )
+    measure = make_measure(
+        objective, same_nstep=config.n_step == 1, updates_offset=0 if offline else config.pretrain_updates
+    )
     on_policy_head = config.acts_on_policy_head
 
     def init(key: jax.Array, spec: EnvSpec) -> LearnerState:
@@ -90,4 +94,4 @@ def make_agent(config: AgentConfig, *, offline: bool = False) -> Agent:
         scores = out.policy_logits if on_policy_head else out.q_values
         return epsilon_greedy(scores, key, epsilon)
 
-    return Agent(init=init, act=act, update=update)
+    return Agent(init=init, act=act, update=update, measure=measure)

@@ -17,8 +17,10 @@ class Agent(NamedTuple):
     init(key, spec) -> state
     act(state, obs (B, ...), key, epsilon) -> actions (B,)
     update(state, batch) -> (state, metrics)
+    measure(state, batch) -> metrics of each example (B,), no update: scores held-out data
     """
 
     init: Callable[[jax.Array, EnvSpec], Any]
     act: Callable[[Any, jax.Array, jax.Array, jax.Array | float], jax.Array]
     update: Callable[[Any, Transition], tuple[Any, Metrics]]
+    measure: Callable[[Any, Transition], Metrics]

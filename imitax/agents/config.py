@@ -122,6 +122,10 @@ class AgentConfig(RunConfig):
     """Updates per metrics row (and per compiled chunk) in the offline phase."""
     offline_eval_every: int = 0
     """Updates between evaluations in the offline phase (0: only at its end)."""
+    val_episodes: int = 1
+    """Whole demonstration episodes (the last ones) held out of a run with an offline phase, to log the
+    objective's loss and accuracy on games it never trained on (`val_*` columns) beside the training
+    ones; all but one at most; 0: none."""
 
     # Replay and learning schedule.
     replay_capacity: int = 1_000_000
@@ -196,6 +200,7 @@ class AgentConfig(RunConfig):
         _at_least(self, 1, "batch_size", "n_step", "target_update_period", "offline_log_every")
         _at_least(self, 0, "learning_starts", "epsilon_decay_steps", "pretrain_updates", "offline_eval_every")
         _at_least(self, 0, "replay_capacity", "augment_shift", "weight_decay", "label_smoothing")
+        _at_least(self, 0, "val_episodes")
         _in_unit(self, "discount", "epsilon_start", "epsilon_end", "eval_epsilon", "importance_exponent")
         _positive_real(self, "replay_ratio", "learning_rate", "optimizer_eps", "priority_exponent")
         _positive_real(self, "priority_eps_agent", "priority_eps_demo")

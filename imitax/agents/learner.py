@@ -18,6 +18,7 @@ import optax
 
 from imitax.agents.objective import (
     LOGITS_TM1,
+    PRIORITIES,
     Q_NSTEP_ONLINE,
     Q_NSTEP_TARGET,
     Q_T_ONLINE,
@@ -141,3 +142,27 @@ def make_learner(
         return new_state, metrics
 
     return update
+
+
+def make_measure(
+    objective: Objective, *, same_nstep: bool = False, updates_offset: int = 0
+) -> Callable[[LearnerState, Transition], Metrics]:
+    """Builds `measure(state, batch) -> metrics`: the objective's metrics of each example, (B,) each, and
+    no update. Held-out data is scored with it: averaged by the caller over every example it holds.
+
+    Args: as `make_learner`'s (no augmentation: held-out frames are scored as they are).
+    """
+
+    def measure(state: LearnerState, batch: Transition) -> Metrics:
+        outputs = network_outputs(state, state.params, batch, objective.needs, same_nstep)
+        updates = state.updates - updates_offset
+
+        def one(out: dict[str, jax.Array], example: Transition) -> Metrics:
+            add_axis = lambda x: x[None]
+            _, metrics = objective.fn(jax.tree.map(add_axis, out), jax.tree.map(add_axis, example), updates)
+            metrics.pop(PRIORITIES)
+            return metrics
+
+        return jax.vmap(one)(outputs, batch)
+
+    return measure

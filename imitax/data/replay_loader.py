@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import jax.numpy as jnp
 import numpy as np
 
@@ -89,20 +91,29 @@ def add_episodes(
     return replay.add_demos(state, steps)
 
 
-def load_demonstrations(dataset: Dataset, replay: Replay, state: ReplayState, spec: EnvSpec) -> ReplayState:
-    """Appends every episode of `dataset` to the demonstration partition of `state`.
+def load_demonstrations(
+    dataset: Dataset,
+    replay: Replay,
+    state: ReplayState,
+    spec: EnvSpec,
+    indices: Sequence[int] | None = None,
+) -> ReplayState:
+    """Appends the episodes of `dataset` (those at `indices`; default: every one) to the demonstration
+    partition of `state`.
 
     Args:
       dataset: demonstrations of the game `spec` plays, recorded with a compatible preset.
       replay: the replay the state belongs to.
       state: its state.
       spec: the training environment: its preset decides reward clipping and the action set.
+      indices: the dataset's episodes to append, in this order.
 
     Raises:
       DatasetError: another game, a preset whose frames differ, no steps, or not enough demo_capacity.
     """
     check_room(dataset, spec)
-    episodes = list(dataset.episodes())
+    indices = dataset.indices if indices is None else indices
+    episodes = [dataset.episode(i) for i in indices]
     return add_episodes(
         episodes, replay, state, spec, action_index_map(dataset.info, spec), str(dataset.path)
     )

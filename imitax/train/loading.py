@@ -18,6 +18,9 @@ from imitax.train.checkpoints import Checkpointer, CheckpointError
 from imitax.train.run_dir import CONFIG_FILE, RunDirError, load_run_record
 from imitax.types import EnvSpec
 
+ADDED_SETTINGS = {"val_episodes": 0}
+"""Settings added after runs were recorded, with the value that reproduces a run recorded before them."""
+
 
 @dataclass
 class LoadedAgent:
@@ -32,10 +35,11 @@ def config_from_record(cls: type, saved: dict[str, Any], source: Path | None = N
     """A config of class `cls` from the settings a run record saved (JSON lists back to tuples).
 
     Raises:
-      RunDirError: the record lacks settings `cls` has. Today's defaults are not filled in: the run would
-        not be the one recorded.
+      RunDirError: the record lacks settings `cls` has. Today's defaults are not filled in (the run would
+        not be the one recorded), only `ADDED_SETTINGS`' values that reproduce runs recorded before them.
     """
     names = [f.name for f in dataclasses.fields(cls) if f.init]
+    saved = {**{k: v for k, v in ADDED_SETTINGS.items() if k in names}, **saved}
     missing = [name for name in names if name not in saved]
     if missing:
         where = source / CONFIG_FILE if source is not None else "the run's record"

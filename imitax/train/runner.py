@@ -50,6 +50,7 @@ from imitax.train.loop import (
     zero_metrics,
 )
 from imitax.train.progress import TrainProgress
+from imitax.train.validation import PREFIX, HeldOut, held_out_count, split_episodes
 
 RESUMABLE = {"total_steps", "run_dir", "wandb_project"}  # settings a resumed run may change
 CHUNK_ENV_STEPS = 2_000  # environment steps per compiled chunk at most: Ctrl-C waits for a chunk
@@ -235,6 +236,7 @@ class _Run:
         spec = atari_spec(resolve_env_name(config.env), config.env_preset, True) if atari else early_env.spec
         self.datasets: list[Dataset] = [load_dataset(path) for path in config.demos]
         demo_rows = sum(check_room(d, spec) for d in self.datasets)
+        self.train_episodes, held = split_episodes(self.datasets, held_out_count(config, self.datasets))
         if isinstance(config, DaggerConfig):
             demo_rows += dagger_rows(config)
         replay_config = config.replay_config(demo_rows)
@@ -245,6 +247,7 @@ class _Run:
         self.offline_replay: Replay = make_replay(offline_config, spec, config.num_envs)
         self.agent = make_agent(config)
         self.offline_agent = make_agent(config, offline=True)
+        self.held_out = HeldOut(self.offline_agent, config, spec, self.datasets, held) if any(held) else None
         self.dagger = None
         if isinstance(config, DaggerConfig):
             from imitax.train.dagger import DaggerRounds
@@ -383,8 +386,9 @@ class _Run:
         if not self.datasets:
             return
         replay_state = self._seed_part(self.state.replay, 0)
-        for dataset in self.datasets:
-            replay_state = load_demonstrations(dataset, self.replay, replay_state, self.env.spec)
+        for dataset, indices in zip(self.datasets, self.train_episodes, strict=True):
+            if indices:
+                replay_state = load_demonstrations(dataset, self.replay, replay_state, self.env.spec, indices)
         self.state = self.state._replace(replay=self._stacked([replay_state] * self.num_seeds))
 
     # -- the run -------------------------------------------------------------------------------------
@@ -446,7 +450,7 @@ class _Run:
             if self.env_steps < config.total_steps:
                 self._online_phase()
             if any(s.last_eval_step != self.step or s.final_eval is None for s in self.seeds):
-                self._evaluate()
+                self._evaluate(self._last_phase)
             if self.last_ckpt != self.step or self.seeds[0].checkpointer.latest_step() is None:
                 self._save()
         except KeyboardInterrupt:
@@ -467,6 +471,13 @@ class _Run:
             interrupted,
             self.updates,
         )
+
+    @property
+    def _last_phase(self) -> str:
+        """The phase the run ends in, which names its final evaluation."""
+        if self.config.total_steps:
+            return "online"
+        return "dagger" if self.dagger is not None else "pretrain"
 
     def _disk_full(self, err: DiskFullError) -> DiskFullError:
         """The message of a full disk, with the command that continues the run and from where."""
@@ -495,7 +506,8 @@ class _Run:
         extra = ["epsilon", "steps_per_s", "updates_per_s"]
         if isinstance(self.config, DaggerConfig):
             extra += ["round", "beta", "round_return", "round_games", "round_labels", "disagreement"]
-        return METRIC_COLUMNS + extra + self.metric_names
+        held_out = self.held_out.columns(sorted(self.offline_zeros)) if self.held_out else []
+        return METRIC_COLUMNS + extra + self.metric_names + held_out
 
     def _save(self) -> None:
         for k, seed in enumerate(self.seeds):
@@ -537,7 +549,9 @@ class _Run:
                 seed.interval.add_updates(self._seed_part(log, k), seconds)
             self.offline_updates += count
             if self.offline_updates == until:
-                self._write_rows(phase, last_row or {})
+                rows = self._write_rows(phase, last_row or {})
+                if self.held_out is not None:
+                    self.progress.message(self._held_out_summary(rows[0]))
             elif self.offline_updates % config.offline_log_every == 0:
                 self._write_rows(phase)
             if eval_every and self.offline_updates % eval_every == 0:
@@ -638,10 +652,28 @@ class _Run:
             message = diverged_message(self.config.resolved_run_dir, step_of(index), name, value, last)
             raise DivergedError(message)
 
-    def _write_rows(self, phase: str, extra: dict[str, Any] | None = None) -> None:
-        """Each seed's metrics row of the interval that ends here."""
-        for seed in self.seeds:
-            self._write_row(seed, {**seed.interval.row(self._base_row(phase)), **(extra or {})})
+    def _write_rows(self, phase: str, extra: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """Each seed's metrics row of the interval that ends here (an offline phase's with the held-out
+        episodes' scores); returns them."""
+        rows = []
+        for k, seed in enumerate(self.seeds):
+            row = {**seed.interval.row(self._base_row(phase)), **(extra or {})}
+            if self.held_out is not None and phase != "online":
+                row.update(self.held_out.metrics(self._seed_part(self.state.agent, k)))
+            self._write_row(seed, row)
+            rows.append(row)
+        return rows
+
+    def _held_out_summary(self, row: dict[str, Any]) -> str:
+        """The progress line comparing held-out scores with training ones (seed 0's)."""
+        held = self.held_out
+        pairs = [
+            f"{name} {row[PREFIX + name]:.3f} (training {row[name]:.3f})"
+            for name in ("loss", "bc_accuracy")
+            if PREFIX + name in row
+        ]
+        games = f"{held.episodes} held-out game{'s' * (held.episodes > 1)}, {held.transitions:,} steps"
+        return f"{games}: " + ", ".join(pairs)
 
     def _write_row(self, seed: _Seed, row: dict[str, Any]) -> None:
         seed.metrics_log.append(row)
