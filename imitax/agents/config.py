@@ -122,6 +122,10 @@ class AgentConfig(RunConfig):
     """Updates per metrics row (and per compiled chunk) in the offline phase."""
     offline_eval_every: int = 0
     """Updates between evaluations in the offline phase (0: only at its end)."""
+    init_from: str | None = None
+    """A run directory whose newest checkpoint's network weights start this run (its optimizer, counters
+    and replay start fresh): a clone for DAgger or for RL fine-tuning, as the main job chains them. Its
+    network must be this run's (same torso, head, observations and actions)."""
     val_episodes: int = 1
     """Whole demonstration episodes (the last ones) held out of a run with an offline phase, to log the
     objective's loss and accuracy on games it never trained on (`val_*` columns) beside the training

@@ -49,6 +49,14 @@ class LearnerState:
     tx: optax.GradientTransformation = flax.struct.field(pytree_node=False)
 
 
+def with_params(state: LearnerState, params: Any) -> LearnerState:
+    """`state` with `params` as its network's weights (and a copy of them as its target, if it keeps
+    one): another run's weights as a starting point. The optimizer's statistics stay as they were."""
+    params = jax.tree.map(jnp.array, params)  # its own buffers, so the state can be donated
+    target = None if state.target_params is None else jax.tree.map(jnp.array, params)
+    return state.replace(params=params, target_params=target)
+
+
 def hard_target_update(period: int) -> TargetUpdate:
     """Copy the online network every `period` updates (Mnih et al. 2015)."""
     return lambda params, target, updates: optax.periodic_update(params, target, updates, period)

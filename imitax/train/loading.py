@@ -15,10 +15,10 @@ from imitax.agents.algorithms import ALGORITHMS
 from imitax.agents.base import Agent
 from imitax.envs import atari_spec, is_atari, make_vec_env
 from imitax.train.checkpoints import Checkpointer, CheckpointError
-from imitax.train.run_dir import CONFIG_FILE, RunDirError, load_run_record
+from imitax.train.run_dir import CONFIG_FILE, RunDirError, load_run_record, seed_dirs
 from imitax.types import EnvSpec
 
-ADDED_SETTINGS = {"val_episodes": 0}
+ADDED_SETTINGS = {"val_episodes": 0, "init_from": None}
 """Settings added after runs were recorded, with the value that reproduces a run recorded before them."""
 
 
@@ -111,3 +111,52 @@ def _usable_step(run_dir: Path, checkpointer: Checkpointer, step: int | None) ->
     if damaged:
         print(f"{run_dir}: using the checkpoint at step {intact:,}.", file=sys.stderr)
     return intact
+
+
+def load_one_run(path: str | Path, flag: str) -> LoadedAgent:
+    """The newest agent of the single run a flag names (`--expert`, `--init-from`); errors name the flag.
+
+    Raises:
+      RunDirError: no run there, or a root of several seeds (the message names one to give instead).
+      CheckpointError: no intact checkpoint.
+    """
+    path = Path(path)
+    seeds = seed_dirs(path)
+    if seeds:
+        raise RunDirError(
+            f"{flag} {path} holds a run of {len(seeds)} seeds: name one of them, e.g. {flag} {seeds[0]}."
+        )
+    try:
+        return load_agent(path)
+    except (RunDirError, CheckpointError) as err:
+        raise type(err)(f"{flag}: {err}") from None
+
+
+def initial_params(init_from: str | Path, agent: Agent, spec: EnvSpec) -> Any:
+    """The network weights of the run `init_from`, checked to be those of `agent`'s network on `spec`.
+
+    Raises:
+      RunDirError, CheckpointError: as `load_one_run`.
+      ValueError: the run's agent sees other observations, chooses among other actions, or has another
+        network; the message says which settings to match.
+    """
+    source = load_one_run(init_from, "--init-from")
+    theirs = source.spec
+    if theirs.obs_shape != spec.obs_shape or theirs.action_ids != spec.action_ids:
+        raise ValueError(
+            f"--init-from {init_from}: that agent plays {theirs.name} with observations {theirs.obs_shape} "
+            f"and {theirs.num_actions} actions, but this run plays {spec.name} with {spec.obs_shape} and "
+            f"{spec.num_actions}: start from a run of the same game and preset."
+        )
+    mine = jax.eval_shape(lambda key: agent.init(key, spec), jax.random.key(0)).params
+    shapes = lambda tree: jax.tree.map(lambda x: (x.shape, x.dtype), tree)
+    if jax.tree.structure(mine) != jax.tree.structure(source.state.params) or shapes(mine) != shapes(
+        source.state.params
+    ):
+        c = source.config
+        raise ValueError(
+            f"--init-from {init_from}: that run's network (torso {c.torso}, dueling {c.dueling}, policy_head "
+            f"{c.policy_head}, mlp_sizes {c.mlp_sizes}) is not this run's: give the same --torso, --dueling, "
+            "--policy-head and --mlp-sizes."
+        )
+    return source.state.params

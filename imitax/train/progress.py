@@ -53,8 +53,9 @@ class TrainProgress:
         done = env_steps - self._start_steps
         elapsed = time.perf_counter() - self._start_time
         eta = elapsed / done * (self.total - env_steps) if done > 0 else 0.0
+        share = env_steps / self.total if self.total else 1.0  # DAgger with no updates: no steps at all
         print(
-            f"steps {env_steps:,}/{self.total:,} ({100 * env_steps / self.total:5.1f}%) | {speed} | "
+            f"steps {env_steps:,}/{self.total:,} ({100 * share:5.1f}%) | {speed} | "
             f"{ret} | ETA {format_duration(eta)}",
             flush=True,
         )

@@ -30,6 +30,7 @@ import numpy as np
 from imitax.agents.agent import make_agent
 from imitax.agents.algorithms import DaggerConfig
 from imitax.agents.config import AgentConfig
+from imitax.agents.learner import with_params
 from imitax.data.dataset import Dataset, load_dataset
 from imitax.data.replay_loader import check_room, load_demonstrations
 from imitax.disk import DiskFullError, disk_full_error, is_disk_full, quiet_full_disk_in_threads
@@ -40,6 +41,7 @@ from imitax.train.checkpoints import Checkpointer
 from imitax.train.divergence import DivergedError, diverged_message, first_non_finite
 from imitax.train.evaluation import EvalResult, Evaluator
 from imitax.train.interval import Interval
+from imitax.train.loading import initial_params
 from imitax.train.loop import (
     LoopState,
     initial_loop_state,
@@ -247,6 +249,7 @@ class _Run:
         self.offline_replay: Replay = make_replay(offline_config, spec, config.num_envs)
         self.agent = make_agent(config)
         self.offline_agent = make_agent(config, offline=True)
+        self.init_params = initial_params(config.init_from, self.agent, spec) if config.init_from else None
         self.held_out = HeldOut(self.offline_agent, config, spec, self.datasets, held) if any(held) else None
         self.dagger = None
         if isinstance(config, DaggerConfig):
@@ -308,6 +311,8 @@ class _Run:
         for k in range(self.num_seeds):
             key_agent, key_loop, eval_key = jax.random.split(jax.random.key(self.config.seed + k), 3)
             agent_state = self.agent.init(key_agent, self.env.spec)
+            if self.init_params is not None:
+                agent_state = with_params(agent_state, self.init_params)
             envs = slice(k * self.config.num_envs, (k + 1) * self.config.num_envs)
             seed_first = jax.tree.map(lambda x, envs=envs: x[envs], first)
             parts.append(

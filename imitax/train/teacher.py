@@ -22,9 +22,7 @@ from imitax.envs import AtariEnv, atari_spec, canonical_game
 from imitax.envs.presets import AtariPreset, get_preset
 from imitax.experts import Expert, available_experts, default_expert, make_expert
 from imitax.experts.base import check_game
-from imitax.train.checkpoints import CheckpointError
-from imitax.train.loading import LoadedAgent, load_agent
-from imitax.train.run_dir import RunDirError, seed_dirs
+from imitax.train.loading import LoadedAgent, load_one_run
 from imitax.types import EnvSpec
 
 __all__ = ["AgentTeacher", "make_teacher"]
@@ -115,7 +113,7 @@ def make_teacher(expert: str | None, game: str, preset: str | AtariPreset = "nat
             f"--expert {expert!r} is neither a built-in expert ({names}) nor a run directory: give one of "
             "the experts, or the directory of a run whose agent should teach."
         )
-    teacher = AgentTeacher(_load_teacher(path), path)
+    teacher = AgentTeacher(load_one_run(path, "--expert"), path)
     if teacher.spec.preset is None:
         raise ValueError(
             f"--expert {expert}: that agent was trained on {teacher.game}, which is not an Atari game; a "
@@ -125,15 +123,3 @@ def make_teacher(expert: str | None, game: str, preset: str | AtariPreset = "nat
         raise ValueError(f"--expert {expert}: that agent plays {teacher.game}, not {game}.")
     check_same_interface(teacher, atari_spec(game, get_preset(preset), training=False))
     return teacher
-
-
-def _load_teacher(path: Path) -> LoadedAgent:
-    seeds = seed_dirs(path)
-    if seeds:
-        raise RunDirError(
-            f"--expert {path} holds a run of {len(seeds)} seeds: name one of them, e.g. --expert {seeds[0]}."
-        )
-    try:
-        return load_agent(path)
-    except (RunDirError, CheckpointError) as err:
-        raise type(err)(f"--expert: {err}") from None
