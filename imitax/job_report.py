@@ -35,7 +35,14 @@ def returns_table(stages: Sequence[Any], expert: list[float], random: list[float
         rows.append({"name": "expert (recorded games)", "returns": expert})
     rows.append({"name": "random play", "returns": random})
     rows += [
-        {"name": s.name, "returns": s.returns, "path": str(s.path), **stage_speeds(s.path)} for s in stages
+        {
+            "name": s.name,
+            "returns": s.returns,
+            "path": str(s.path),
+            **stage_speeds(s.path),
+            **imitation(s.path),
+        }
+        for s in stages
     ]
     reference = (float(np.mean(random)), float(np.mean(expert))) if expert else None
     for row in rows:
@@ -59,6 +66,24 @@ def stage_speeds(run_dir: Path) -> dict[str, float | None]:
         return float(np.median(values)) if values else None
 
     return {"updates_per_s": median(False, "updates_per_s"), "steps_per_s": median(True, "steps_per_s")}
+
+
+def imitation(run_dir: Path) -> dict[str, float | None]:
+    """How well a stage imitates: the clone's accuracy on held-out demonstration games (and on its
+    training batches) at its last offline row, and, for DAgger, how often its own action agreed with the
+    teacher's on the states it visited in its last round; None where a stage has no such figure."""
+    rows = rd.read_rows(Path(run_dir) / rd.METRICS_FILE)
+
+    def last(column: str) -> float | None:
+        values = [float(r[column]) for r in rows if r.get(column) not in (None, "", "nan")]
+        return values[-1] if values else None
+
+    disagreement = last("disagreement")
+    return {
+        "held_out_accuracy": last("val_bc_accuracy"),
+        "train_accuracy": last("bc_accuracy"),
+        "agreement": None if disagreement is None else 1.0 - disagreement,
+    }
 
 
 def plot_curves(stages: Sequence[Any], out: Path, expert: list[float], random: list[float]) -> None:
@@ -133,12 +158,14 @@ def _print_table(rows: list[dict[str, Any]]) -> None:
     from rich.table import Table
 
     table = Table(title="final returns")
-    for column in ("", "return", "games", "normalised (random 0, expert 1)", "updates/s", "steps/s"):
+    columns = ("", "return", "games", "normalised (random 0, expert 1)", "held-out acc.", "agreement")
+    for column in (*columns, "updates/s", "steps/s"):
         table.add_column(column, justify="right" if column else "left")
     for row in rows:
         mean = f"{row['mean']:.2f} ± {row['std']:.2f}"
+        imitating = (_fmt(row.get("held_out_accuracy")), _fmt(row.get("agreement")))
         speeds = (_rate(row.get("updates_per_s")), _rate(row.get("steps_per_s")))
-        table.add_row(row["name"], mean, str(row["games"]), _fmt(row["normalized"]), *speeds)
+        table.add_row(row["name"], mean, str(row["games"]), _fmt(row["normalized"]), *imitating, *speeds)
     Console().print(table)
 
 
@@ -155,6 +182,8 @@ def _page(rows: list[dict[str, Any]], job: Any, stages: Sequence[Any]) -> str:
     body = "".join(
         f"<tr><td>{html.escape(r['name'])}</td><td>{r['mean']:.2f} ± {r['std']:.2f}</td>"
         f"<td>{r['games']}</td><td>{_fmt(r['normalized'])}</td>"
+        f"<td>{_fmt(r.get('held_out_accuracy'))}</td><td>{_fmt(r.get('train_accuracy'))}</td>"
+        f"<td>{_fmt(r.get('agreement'))}</td>"
         f"<td>{_rate(r.get('updates_per_s'))}</td><td>{_rate(r.get('steps_per_s'))}</td>"
         f"<td><code>{html.escape(Path(r['path']).name) if 'path' in r else ''}</code></td></tr>"
         for r in rows
@@ -176,7 +205,8 @@ table{{border-collapse:collapse}} tr:nth-child(even){{background:#f3f3f3}} code{
 return is the true game score of whole games (evaluation epsilon {record["config"]["eval_epsilon"]}).</p>
 <h2>Returns</h2>
 <table><tr><th>stage</th><th>return (mean ± std)</th><th>games</th>
-<th>normalised (random 0, expert 1)</th><th>updates/s</th><th>steps/s</th><th>directory</th></tr>
+<th>normalised (random 0, expert 1)</th><th>held-out accuracy</th><th>training accuracy</th>
+<th>agrees with teacher on own states</th><th>updates/s</th><th>steps/s</th><th>directory</th></tr>
 {body}</table>
 <h2>Learning curves</h2><img src="curves.png" alt="learning curves" width="100%">
 <h2>The final agent playing</h2><img src="play.gif" alt="the final agent playing">

@@ -29,6 +29,8 @@ from imitax.train import run_dir as rd
 from imitax.train.runner import final_step, train
 
 JOB_FILE = "job.json"
+AGGREGATE = "aggregate"  # DAgger's labelled data, inside its stage's directory, for fine-tuning
+EVALUATIONS = 4  # evaluations during each training stage, so that the report's curves show learning
 
 
 @dataclass(frozen=True)
@@ -36,7 +38,8 @@ class Budget:
     """How much each stage does."""
 
     demo_games: int
-    """Whole expert games recorded (they are also the expert's reference score)."""
+    """Whole expert games recorded (they are also the expert's reference score); the last one is held out
+    of cloning to measure imitation on a game the clone never saw."""
     bc_updates: int
     """Behaviour-cloning updates on the demonstrations."""
     dagger_rounds: int
@@ -54,7 +57,7 @@ class Budget:
 
 
 DEFAULT_BUDGET = Budget(
-    demo_games=2,
+    demo_games=4,
     bc_updates=3_000,
     dagger_rounds=2,
     dagger_round_steps=1_500,
@@ -66,7 +69,7 @@ DEFAULT_BUDGET = Budget(
 """About 10 minutes on a 2-core CPU (measured 9.9)."""
 
 QUICK_BUDGET = Budget(
-    demo_games=1,
+    demo_games=2,
     bc_updates=200,
     dagger_rounds=1,
     dagger_round_steps=300,
@@ -159,47 +162,80 @@ def _common(config: MainJobConfig, budget: Budget) -> dict[str, Any]:
 def stage_configs(
     config: MainJobConfig, demos: tuple[str, ...], expert: str | None
 ) -> dict[str, AgentConfig]:
-    """The training stages' configs, each with its run directory named by a hash of its settings (the
-    demonstrations' paths among them: a recording's directory is itself named by its settings). DAgger
-    needs an `expert` to label its states: without one it is left out."""
+    """The training stages' configs, each building on the one before: DAgger starts from the clone's
+    weights with the demonstrations in its aggregate, and fine-tuning starts from DAgger's weights (the
+    clone's when DAgger is left out) with the demonstrations and DAgger's aggregate in its replay.
+
+    Each stage's run directory is named by a hash of its settings, which name the directories it reads
+    (the demonstrations', the stage it starts from): a changed setting redoes that stage and those after
+    it. DAgger needs an `expert` to label its states: without one it is left out."""
     budget = config.budget
     common = _common(config, budget)
     quick = {"batch_size": 16} if config.quick else {}
-    stages: dict[str, AgentConfig] = {
-        "bc": dataclasses.replace(
-            BC_DEFAULT, **common, **quick, demos=demos, pretrain_updates=budget.bc_updates, eval_every=0
+    root = Path(config.run_dir)
+
+    def placed(name: str, stage: AgentConfig) -> AgentConfig:
+        return dataclasses.replace(stage, run_dir=str(root / f"{name}-{_key(dataclasses.asdict(stage))}"))
+
+    stages: dict[str, AgentConfig] = {}
+    stages["bc"] = placed(
+        "bc",
+        dataclasses.replace(
+            BC_DEFAULT,
+            **common,
+            **quick,
+            demos=demos,
+            pretrain_updates=budget.bc_updates,
+            offline_eval_every=_every(budget.bc_updates, EVALUATIONS, common["offline_log_every"]),
+            eval_every=0,
         ),
-    }
+    )
+    start, extra_demos = stages["bc"].run_dir, ()
     if budget.dagger_rounds and expert:
-        stages["dagger"] = dataclasses.replace(
-            DAGGER_DEFAULT,
-            **{**common, **quick, "replay_capacity": 4_000},  # DAgger's data is all labelled aggregate
-            expert=expert,
-            rounds=budget.dagger_rounds,
-            round_steps=budget.dagger_round_steps,
-            round_updates=budget.dagger_round_updates,
-            round_envs=4,
+        dagger = placed(
+            "dagger",
+            dataclasses.replace(
+                DAGGER_DEFAULT,
+                **{**common, **quick, "replay_capacity": 4_000},  # DAgger's data is all labelled aggregate
+                demos=demos,
+                init_from=start,
+                expert=expert,
+                rounds=budget.dagger_rounds,
+                round_steps=budget.dagger_round_steps,
+                round_updates=budget.dagger_round_updates,
+                round_envs=4,
+            ),
         )
+        aggregate = str(Path(dagger.run_dir) / AGGREGATE)
+        stages["dagger"] = dataclasses.replace(dagger, save_aggregate=aggregate)
+        start, extra_demos = dagger.run_dir, (aggregate,)
     base = DQFD_FAST if config.finetune == "dqfd" else DQN_FAST
     steps = budget.finetune_steps
-    stages["finetune"] = dataclasses.replace(
-        base,
-        **common,
-        **quick,
-        demos=demos,
-        pretrain_updates=budget.pretrain_updates if config.finetune == "dqfd" else 0,
-        total_steps=steps,
-        learning_starts=min(1_000, steps // 4),
-        epsilon_start=0.1,  # the demonstrations already show how to play
-        epsilon_decay_steps=max(1, steps // 2),
-        eval_every=0,
-        checkpoint_every=max(1, steps // 2),
+    stages["finetune"] = placed(
+        "finetune",
+        dataclasses.replace(
+            base,
+            **common,
+            **quick,
+            demos=demos + extra_demos,
+            init_from=start,
+            pretrain_updates=budget.pretrain_updates if config.finetune == "dqfd" else 0,
+            total_steps=steps,
+            learning_starts=min(1_000, steps // 4),
+            epsilon_start=0.1,  # the clone already plays
+            epsilon_decay_steps=max(1, steps // 2),
+            eval_every=_every(steps, EVALUATIONS),
+            checkpoint_every=max(1, steps // 2),
+        ),
     )
-    root = Path(config.run_dir)
-    return {
-        name: dataclasses.replace(stage, run_dir=str(root / f"{name}-{_key(dataclasses.asdict(stage))}"))
-        for name, stage in stages.items()
-    }
+    return stages
+
+
+def _every(total: int, count: int, grid: int = 1) -> int:
+    """An interval that divides `total` into about `count` parts, on a multiple of `grid` (an offline
+    phase evaluates only where its chunks end: on its rows)."""
+    part = max(1, total // count)
+    return max(grid, part - part % grid)
 
 
 class MainJob:

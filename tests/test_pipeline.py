@@ -9,6 +9,7 @@ import pytest
 
 from imitax import cli
 from imitax.pipeline import MainJobConfig, stage_configs
+from imitax.train import run_dir as rd
 
 TINY = ["--quick", "--bc-updates", "20", "--dagger-rounds", "1", "--finetune-steps", "256"]
 
@@ -32,6 +33,8 @@ def test_main_job_runs_every_stage_and_reuses_them(tmp_path, capsys):
     assert {"bc", "dagger", "finetune"} <= set(rows)
     assert rows["bc"]["updates_per_s"] > 0 and rows["bc"]["steps_per_s"] is None  # each stage's speed
     assert rows["finetune"]["steps_per_s"] > 0
+    assert 0 <= rows["bc"]["held_out_accuracy"] <= 1 and 0 <= rows["dagger"]["agreement"] <= 1
+    assert len(rd.read_rows(root / stages["finetune"] / rd.EVAL_FILE)) >= 4  # curves, not one point
     page = (report / "index.html").read_text()
     assert "imitax run --quick --bc-updates 20" in page and "play.gif" in page and "updates/s" in page
     capsys.readouterr()
@@ -74,5 +77,20 @@ def test_a_changed_setting_redoes_only_the_stages_it_reaches():
     assert longer["dagger"] == base["dagger"]
     assert dirs(seed=1)["bc"] != base["bc"]  # every stage reads the seed
     assert "dagger" not in dirs(dagger_rounds=0)
-    other_demos = stage_configs(MainJobConfig(quick=True), ("e",), "pong-search")
-    assert other_demos["bc"].run_dir != base["bc"] and other_demos["dagger"].run_dir == base["dagger"]
+    # Each stage starts from the one before, so a change upstream redoes everything after it.
+    other_demos = {n: c.run_dir for n, c in stage_configs(MainJobConfig(quick=True), ("e",), "x").items()}
+    assert all(other_demos[name] != base[name] for name in base)
+    longer_bc = dirs(bc_updates=300)
+    assert all(longer_bc[name] != base[name] for name in base)
+
+
+def test_each_stage_starts_from_the_one_before_with_the_data_before_it():
+    stages = stage_configs(MainJobConfig(quick=True), ("demos",), "pong-search")
+    bc, dagger, finetune = stages["bc"], stages["dagger"], stages["finetune"]
+    assert bc.init_from is None and dagger.init_from == bc.run_dir and finetune.init_from == dagger.run_dir
+    assert dagger.demos == ("demos",) and dagger.save_aggregate.startswith(dagger.run_dir)
+    assert finetune.demos == ("demos", dagger.save_aggregate)
+    assert bc.offline_eval_every < bc.pretrain_updates and finetune.eval_every < finetune.total_steps
+    without_dagger = stage_configs(MainJobConfig(quick=True, dagger_rounds=0), ("demos",), "pong-search")
+    assert without_dagger["finetune"].init_from == without_dagger["bc"].run_dir
+    assert without_dagger["finetune"].demos == ("demos",)

@@ -639,10 +639,14 @@ class _Run:
 
     def _chunk_steps(self, env_steps: int) -> int:
         """Vector steps in the next compiled chunk: short enough that Ctrl-C, evaluations and
-        checkpoints wait at most CHUNK_ENV_STEPS, ending on the --log-every grid and at total_steps."""
+        checkpoints wait at most CHUNK_ENV_STEPS, ending on the --log-every and --eval-every grids and at
+        total_steps."""
         config = self.config
-        next_row = (env_steps // config.log_every + 1) * config.log_every
-        target = min(CHUNK_ENV_STEPS, next_row - env_steps, config.total_steps - env_steps)
+        ahead = [CHUNK_ENV_STEPS, config.total_steps - env_steps]
+        for every in (config.log_every, config.eval_every):  # a chunk ends at the next row or evaluation
+            if every:
+                ahead.append((env_steps // every + 1) * every - env_steps)
+        target = min(ahead)
         return max(1, math.ceil(target / config.num_envs))
 
     # -- rows and evaluations ------------------------------------------------------------------------
