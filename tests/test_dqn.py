@@ -127,6 +127,7 @@ def test_config_rejects_batch_larger_than_replay():
 # -- learning and reproducibility ---------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # benchmarks/slow_checks.py runs it; 80 s of learning
 @pytest.mark.timeout(600)
 def test_learns_cartpole(tmp_path):
     result = train(dataclasses.replace(CARTPOLE, run_dir=str(tmp_path / "run")), quiet=True)

@@ -19,7 +19,15 @@ def _load(name: str):
 
 
 @pytest.mark.timeout(900)
-@pytest.mark.parametrize("name", ["dqn_nature", "dqfd_2018", "bc", "dagger"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param("dqn_nature", marks=pytest.mark.slow),
+        pytest.param("dqfd_2018", marks=pytest.mark.slow),
+        "bc",
+        "dagger",
+    ],
+)
 def test_script_runs_at_a_tiny_budget_and_reuses_finished_runs(tmp_path, capsys, name):
     script = _load(name)
     argv = ["--games", "Pong", "--seeds", "0", "--budget", "tiny", "--out", str(tmp_path)]

@@ -64,8 +64,10 @@ def reference(tmp_path_factory) -> dict[str, list]:
 @pytest.mark.parametrize(
     "moment",
     [
-        pytest.param(fi.after_file("config.json"), id="before-first-checkpoint"),
-        pytest.param(fi.after_rows(EVAL_FILE, 1, delay=0.3), id="after-an-evaluation"),
+        pytest.param(fi.after_file("config.json"), id="before-first-checkpoint", marks=pytest.mark.slow),
+        pytest.param(
+            fi.after_rows(EVAL_FILE, 1, delay=0.3), id="after-an-evaluation", marks=pytest.mark.slow
+        ),
         pytest.param(fi.after_rows(METRICS_FILE, 5), id="mid-run"),
     ],
 )
@@ -75,6 +77,7 @@ def test_a_killed_run_resumes_into_the_uninterrupted_rows(tmp_path, reference, m
     assert fi.resume_and_check(run, reference) == []
 
 
+@pytest.mark.slow  # benchmarks/slow_checks.py runs it; the mid-run kill above covers resuming
 @pytest.mark.timeout(600)
 def test_sigterm_mid_interval_resumes_onto_the_grid(tmp_path, reference):
     run = tmp_path / "run"

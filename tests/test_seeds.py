@@ -55,6 +55,7 @@ def test_replays_that_do_not_fit_are_refused_naming_what_would(tmp_path, capsys)
     assert not run.exists()
 
 
+@pytest.mark.slow  # benchmarks/slow_checks.py runs it; 30 s; resuming one seed is tested elsewhere
 @pytest.mark.timeout(600)
 def test_a_run_of_several_seeds_resumes_as_one(tmp_path):
     run = tmp_path / "seeds"

@@ -270,6 +270,7 @@ def test_a_local_sweep_stops_on_ctrl_c_resumes_and_then_skips(tmp_path, capsys):
     assert "2 done, 0 stopped, 0 new" in capsys.readouterr().out
 
 
+@pytest.mark.slow  # benchmarks/slow_checks.py runs it; the local sweep above covers the loop
 @pytest.mark.timeout(300)
 def test_the_same_sweep_runs_on_a_local_ray(tmp_path):
     out = tmp_path / "out"
