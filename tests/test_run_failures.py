@@ -98,7 +98,6 @@ def test_a_second_writer_is_refused_with_the_holders_pid(tmp_path, reference):
 # -- damaged checkpoints ------------------------------------------------------------------------------------
 
 
-@pytest.mark.slow  # benchmarks/slow_checks.py runs it; 90 s; every kind of damage: below
 @pytest.mark.timeout(600)
 def test_a_damaged_checkpoint_is_named_and_the_newest_intact_one_used(tmp_path, reference):
     # The damage that used to end in a TensorStore traceback; benchmarks/faults.py tries every kind.
