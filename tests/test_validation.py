@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import json
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -24,6 +25,7 @@ from imitax.envs import atari_spec
 from imitax.train.loading import config_from_record
 from imitax.train.validation import CHUNK, HeldOut, held_out_count, split_episodes
 from imitax.types import Transition
+from tests.tiny_runs import train_tiny_dqn
 
 SPEC = atari_spec("Pong", "nature", True)
 
@@ -121,5 +123,16 @@ def test_a_cloning_run_logs_held_out_scores_beside_its_training_ones(tmp_path, d
 
 def test_a_run_recorded_before_held_out_episodes_existed_loads_as_it_ran():
     saved = {f.name: getattr(BC_DEFAULT, f.name) for f in dataclasses.fields(BC_DEFAULT) if f.init}
-    del saved["val_episodes"]
-    assert config_from_record(BCConfig, saved).val_episodes == 0
+    del saved["val_episodes"], saved["init_from"]
+    config = config_from_record(BCConfig, saved)
+    assert config.val_episodes == 0 and config.init_from is None
+
+
+@pytest.mark.timeout(300)
+def test_a_run_recorded_before_the_new_settings_resumes(tmp_path):
+    run = train_tiny_dqn(tmp_path / "old")
+    record = json.loads((run / "config.json").read_text())
+    del record["config"]["val_episodes"], record["config"]["init_from"]
+    (run / "config.json").write_text(json.dumps(record))
+    assert cli.main(["train", "dqn", "--resume", str(run), "--total-steps", "48"]) == 0
+    assert int(_rows(run / "eval.csv")[-1]["env_steps"]) == 48

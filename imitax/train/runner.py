@@ -41,7 +41,7 @@ from imitax.train.checkpoints import Checkpointer
 from imitax.train.divergence import DivergedError, diverged_message, first_non_finite
 from imitax.train.evaluation import EvalResult, Evaluator
 from imitax.train.interval import Interval
-from imitax.train.loading import initial_params
+from imitax.train.loading import ADDED_SETTINGS, initial_params
 from imitax.train.loop import (
     LoopState,
     initial_loop_state,
@@ -511,7 +511,7 @@ class _Run:
         extra = ["epsilon", "steps_per_s", "updates_per_s"]
         if isinstance(self.config, DaggerConfig):
             extra += ["round", "beta", "round_return", "round_games", "round_labels", "disagreement"]
-        held_out = self.held_out.columns(sorted(self.offline_zeros)) if self.held_out else []
+        held_out = self.held_out.columns if self.held_out else []
         return METRIC_COLUMNS + extra + self.metric_names + held_out
 
     def _save(self) -> None:
@@ -786,7 +786,9 @@ def resumed_record(old: dict[str, Any], new: dict[str, Any], step: int | None) -
 
 
 def _check_same_run(path: Path, saved: dict, new: dict, algo: str) -> None:
-    diffs = rd.config_differences(saved["config"], new["config"], RESUMABLE)
+    # A run recorded before a setting existed ran with the value that reproduces it.
+    recorded = {**{k: v for k, v in ADDED_SETTINGS.items() if k in new["config"]}, **saved["config"]}
+    diffs = rd.config_differences(recorded, new["config"], RESUMABLE)
     if saved.get("algo") != algo:
         diffs.insert(0, f"algo: run has {saved.get('algo')!r}, asked for {algo!r}")
     if diffs:

@@ -81,12 +81,16 @@ class HeldOut:
         valid = np.flatnonzero(jax.device_get(replay.is_valid(state, jnp.arange(rows))))
         self.episodes = sum(len(episodes) for _, episodes in parts)
         self.transitions = len(valid)
-        padded = -(-len(valid) // CHUNK) * CHUNK
+        padded = max(-(-len(valid) // CHUNK), 1) * CHUNK  # no transition at all: NaN scores
         mask = np.arange(padded) < len(valid)
         self._rows = jnp.asarray(np.resize(valid, padded).reshape(-1, CHUNK))
         self._mask = jnp.asarray(mask.reshape(-1, CHUNK), jnp.float32)
         self._state = state
         self._score = jax.jit(self._make_score(agent, replay))
+        state_shape = jax.eval_shape(lambda key: agent.init(key, spec), jax.random.key(0))
+        scored = jax.eval_shape(agent.measure, state_shape, replay.gather(state, self._rows[0]))
+        self.columns = [PREFIX + name for name in sorted(scored)]
+        """The metrics columns it fills: the objective's metrics, prefixed."""
 
     @staticmethod
     def _make_score(agent: Agent, replay: Replay):
@@ -102,10 +106,6 @@ class HeldOut:
             return jax.tree.map(lambda s: s / mask.sum(), sums)
 
         return score
-
-    def columns(self, metric_names: Sequence[str]) -> list[str]:
-        """The metrics columns it fills: the objective's metrics, prefixed."""
-        return [PREFIX + name for name in metric_names]
 
     def metrics(self, agent_state: Any) -> dict[str, float]:
         """The objective's metrics averaged over every held-out transition, as `val_<name>`."""
