@@ -58,11 +58,7 @@ def stage_speeds(run_dir: Path) -> dict[str, float | None]:
     rows = rd.read_rows(Path(run_dir) / rd.METRICS_FILE)
 
     def median(phase_is_online: bool, column: str) -> float | None:
-        values = [
-            float(r[column])
-            for r in rows
-            if (r.get("phase") == "online") == phase_is_online and r.get(column) not in (None, "", "nan")
-        ]
+        values = _numbers([r for r in rows if (r.get("phase") == "online") == phase_is_online], column)
         return float(np.median(values)) if values else None
 
     return {"updates_per_s": median(False, "updates_per_s"), "steps_per_s": median(True, "steps_per_s")}
@@ -75,7 +71,7 @@ def imitation(run_dir: Path) -> dict[str, float | None]:
     rows = rd.read_rows(Path(run_dir) / rd.METRICS_FILE)
 
     def last(column: str) -> float | None:
-        values = [float(r[column]) for r in rows if r.get(column) not in (None, "", "nan")]
+        values = _numbers(rows, column)
         return values[-1] if values else None
 
     disagreement = last("disagreement")
@@ -84,6 +80,11 @@ def imitation(run_dir: Path) -> dict[str, float | None]:
         "train_accuracy": last("bc_accuracy"),
         "agreement": None if disagreement is None else 1.0 - disagreement,
     }
+
+
+def _numbers(rows: list[dict[str, str]], column: str) -> list[float]:
+    """A metrics column's values, the rows that leave it blank (or NaN) left out."""
+    return [float(r[column]) for r in rows if r.get(column) not in (None, "", "nan")]
 
 
 def plot_curves(stages: Sequence[Any], out: Path, expert: list[float], random: list[float]) -> None:

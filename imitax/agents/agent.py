@@ -53,16 +53,14 @@ def make_agent(config: AgentConfig, *, offline: bool = False) -> Agent:
         target_update = polyak_target_update(config.target_tau)
     else:
         target_update = hard_target_update(config.target_update_period)
+    phase = dict(same_nstep=config.n_step == 1, updates_offset=0 if offline else config.pretrain_updates)
     update = make_learner(
         objective,
         target_update=target_update if reads_target else None,
         augment_shift=config.augment_shift,
-        same_nstep=config.n_step == 1,
-        updates_offset=0 if offline else config.pretrain_updates,
+        **phase,
     )
-    measure = make_measure(
-        objective, same_nstep=config.n_step == 1, updates_offset=0 if offline else config.pretrain_updates
-    )
+    measure = make_measure(objective, **phase)
     on_policy_head = config.acts_on_policy_head
 
     def init(key: jax.Array, spec: EnvSpec) -> LearnerState:

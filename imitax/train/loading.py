@@ -22,6 +22,11 @@ ADDED_SETTINGS = {"val_episodes": 0, "init_from": None}
 """Settings added after runs were recorded, with the value that reproduces a run recorded before them."""
 
 
+def with_added_settings(saved: dict[str, Any], names: Any) -> dict[str, Any]:
+    """A recorded config with `ADDED_SETTINGS` (those among `names`) filled in where it predates them."""
+    return {**{k: v for k, v in ADDED_SETTINGS.items() if k in names}, **saved}
+
+
 @dataclass
 class LoadedAgent:
     agent: Agent
@@ -39,7 +44,7 @@ def config_from_record(cls: type, saved: dict[str, Any], source: Path | None = N
         not be the one recorded), only `ADDED_SETTINGS`' values that reproduce runs recorded before them.
     """
     names = [f.name for f in dataclasses.fields(cls) if f.init]
-    saved = {**{k: v for k, v in ADDED_SETTINGS.items() if k in names}, **saved}
+    saved = with_added_settings(saved, names)
     missing = [name for name in names if name not in saved]
     if missing:
         where = source / CONFIG_FILE if source is not None else "the run's record"

@@ -41,7 +41,7 @@ from imitax.train.checkpoints import Checkpointer
 from imitax.train.divergence import DivergedError, diverged_message, first_non_finite
 from imitax.train.evaluation import EvalResult, Evaluator
 from imitax.train.interval import Interval
-from imitax.train.loading import ADDED_SETTINGS, initial_params
+from imitax.train.loading import initial_params, with_added_settings
 from imitax.train.loop import (
     LoopState,
     initial_loop_state,
@@ -786,8 +786,7 @@ def resumed_record(old: dict[str, Any], new: dict[str, Any], step: int | None) -
 
 
 def _check_same_run(path: Path, saved: dict, new: dict, algo: str) -> None:
-    # A run recorded before a setting existed ran with the value that reproduces it.
-    recorded = {**{k: v for k, v in ADDED_SETTINGS.items() if k in new["config"]}, **saved["config"]}
+    recorded = with_added_settings(saved["config"], new["config"])  # a run from before a setting existed
     diffs = rd.config_differences(recorded, new["config"], RESUMABLE)
     if saved.get("algo") != algo:
         diffs.insert(0, f"algo: run has {saved.get('algo')!r}, asked for {algo!r}")
