@@ -56,7 +56,7 @@ from imitax.train.loop import (
     make_train_chunk,
     zero_metrics,
 )
-from imitax.train.runner import Schedule, expected_updates
+from imitax.train.schedule import Schedule, expected_updates
 
 NUM_ENVS = 8
 

@@ -26,7 +26,8 @@ from imitax.agents.config import AgentConfig
 from imitax.data.dataset import load_dataset, write_json
 from imitax.envs import canonical_game
 from imitax.train import run_dir as rd
-from imitax.train.runner import final_step, train
+from imitax.train.runner import train
+from imitax.train.schedule import final_step
 
 JOB_FILE = "job.json"
 AGGREGATE = "aggregate"  # DAgger's labelled data, inside its stage's directory, for fine-tuning

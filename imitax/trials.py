@@ -24,8 +24,8 @@ from typing import Any, Literal
 
 from imitax.agents.algorithms import ALGORITHMS, config_class
 from imitax.flags import parse_train
+from imitax.train.memory import host_memory_available
 from imitax.train.run_dir import CONFIG_FILE, EVAL_FILE, METRICS_FILE, is_finished, load_run_record, read_rows
-from imitax.train.runner import host_memory_available
 
 State = Literal["done", "stopped", "new"]
 INTERRUPTED = 130
@@ -73,8 +73,8 @@ def make_trial(
     in `run_dir` has the same settings."""
     import dataclasses
 
-    from imitax.train.run_dir import config_differences
-    from imitax.train.runner import RESUMABLE, final_step
+    from imitax.train.run_dir import RESUMABLE, config_differences
+    from imitax.train.schedule import final_step
 
     if config is None:
         try:

@@ -20,7 +20,8 @@ from imitax.analysis.scores import REFERENCE_SCORES, NoReferenceScoresError
 from imitax.envs import all_games, atari_spec, make_vec_env
 from imitax.flags import parse
 from imitax.train.run_dir import EVAL_FILE, CsvLog, RunDirError, read_rows, run_record, write_record
-from imitax.train.runner import EVAL_COLUMNS, train
+from imitax.train.run_log import EVAL_COLUMNS
+from imitax.train.runner import train
 
 # -- reference scores ---------------------------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ import pytest
 from imitax.agents.algorithms import DQN_FAST
 from imitax.envs import XlaEnv
 from imitax.train.evaluation import Evaluator
-from imitax.train.runner import _Run
+from imitax.train.runner import prepare
 from imitax.types import EnvStep
 
 GAME_ENDS = jnp.array([3, 5, 10**6])  # env 2 never ends its game: only the cap stops it
@@ -59,7 +59,7 @@ def test_evaluation_protocols_set_the_cap_and_epsilon_and_are_recorded(tmp_path)
         DQN_FAST, eval_protocol="nature", replay_capacity=1000, num_envs=2, run_dir=str(tmp_path / "run")
     )
     assert config.eval_preset.max_episode_frames == 18_000 and config.resolved_eval_epsilon == 0.05
-    run = _Run(config, resume=False, quiet=True)  # builds everything, writes nothing yet
+    run = prepare(config, resume=False, quiet=True)  # builds everything, writes nothing yet
     record = run.seeds[0].record
     assert record["config"]["eval_protocol"] == "nature"
     assert record["eval_env"]["preset"]["max_episode_frames"] == 18_000

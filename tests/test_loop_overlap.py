@@ -14,7 +14,7 @@ from imitax.agents.algorithms import DQN_CARTPOLE, DQN_NATURE
 from imitax.envs import make_vec_env
 from imitax.replay import make_replay
 from imitax.train.loop import initial_loop_state, make_learn_step, make_train_chunk, zero_metrics
-from imitax.train.runner import Schedule, expected_updates
+from imitax.train.schedule import Schedule, expected_updates
 
 
 def _run(config, overlap: bool, steps: int, chunks: int):

@@ -277,6 +277,9 @@ class Algorithm:
     config: type[AgentConfig]
     presets: dict[str, AgentConfig]
     default_preset: str
+    phases: tuple[str, ...] = ("offline", "online")
+    """The phases a run goes through, in order (`imitax.train.phases` names their kinds); a phase
+    whose budget is 0 does nothing."""
 
 
 ALGORITHMS: dict[str, Algorithm] = {
@@ -298,6 +301,7 @@ ALGORITHMS: dict[str, Algorithm] = {
             DaggerConfig,
             {"default": DAGGER_DEFAULT},
             "default",
+            phases=("offline", "dagger", "online"),
         ),
         Algorithm(
             "dqfd",

@@ -156,7 +156,7 @@ class Checkpointer:
         existed = (self.directory / str(step)).exists()
         try:
             with reporting_full_disk(self.directory, what, needed, then), _orbax_quiet():
-                self._manager.save(step, args=self._ocp.args.StandardSave(_keys_to_data(tree)), force=True)
+                self._manager.save(step, args=self._ocp.args.PyTreeSave(_keys_to_data(tree)), force=True)
                 self._manager.wait_until_finished()
                 write_manifest(self.directory / str(step))
         except Exception:
@@ -173,24 +173,14 @@ class Checkpointer:
         self._manager.reload()
 
     def restore(self, target: Any, step: int | None = None) -> Any:
-        """Restores into the structure of `target` (PRNG keys included)."""
-        return self._restore(target, step, partial=False)
-
-    def restore_part(self, target: Any, step: int | None = None) -> Any:
-        """Restores only the top-level entries `target` names (the agent without the replay, say)."""
-        return self._restore(target, step, partial=True)
-
-    def _restore(self, target: Any, step: int | None, partial: bool) -> Any:
+        """Restores into the structure of `target` (PRNG keys included). Entries the checkpoint holds
+        beyond `target` (the agent without the replay, say, or the counters of a phase this run does not
+        have) are passed over; an entry of `target` the checkpoint lacks is a `CheckpointError`."""
         assert self._manager is not None
         step = self.latest_step() if step is None else step
         abstract = jax.tree.map(self._ocp.utils.to_shape_dtype_struct, _keys_to_data(target))
-        if partial:
-            restore_args = self._ocp.checkpoint_utils.construct_restore_args(abstract)
-            args = self._ocp.args.PyTreeRestore(
-                item=abstract, restore_args=restore_args, partial_restore=True
-            )
-        else:
-            args = self._ocp.args.StandardRestore(abstract)
+        restore_args = self._ocp.checkpoint_utils.construct_restore_args(abstract)
+        args = self._ocp.args.PyTreeRestore(item=abstract, restore_args=restore_args, partial_restore=True)
         try:
             with _orbax_quiet():
                 restored = self._manager.restore(step, args=args)
@@ -200,6 +190,16 @@ class Checkpointer:
                 f"the checkpoint at step {step:,} in {self.directory} cannot be read ({first}). Move it "
                 f"out of {self.directory} to use the one before it."
             ) from None
+        missing = [
+            jax.tree_util.keystr(path)
+            for path, leaf in jax.tree_util.tree_leaves_with_path(restored)
+            if isinstance(leaf, jax.ShapeDtypeStruct)
+        ]
+        if missing:
+            raise CheckpointError(
+                f"the checkpoint at step {step:,} in {self.directory} lacks {', '.join(missing[:3])}: it was "
+                "saved by another kind of run."
+            )
         return jax.tree.map(
             lambda r, t: jax.random.wrap_key_data(r, impl=jax.random.key_impl(t)) if _is_key(t) else r,
             restored,

@@ -15,16 +15,8 @@ from imitax.agents.algorithms import ALGORITHMS
 from imitax.agents.base import Agent
 from imitax.envs import atari_spec, is_atari, make_vec_env
 from imitax.train.checkpoints import Checkpointer, CheckpointError
-from imitax.train.run_dir import CONFIG_FILE, RunDirError, load_run_record, seed_dirs
+from imitax.train.run_dir import CONFIG_FILE, RunDirError, load_run_record, seed_dirs, with_added_settings
 from imitax.types import EnvSpec
-
-ADDED_SETTINGS = {"val_episodes": 0, "init_from": None}
-"""Settings added after runs were recorded, with the value that reproduces a run recorded before them."""
-
-
-def with_added_settings(saved: dict[str, Any], names: Any) -> dict[str, Any]:
-    """A recorded config with `ADDED_SETTINGS` (those among `names`) filled in where it predates them."""
-    return {**{k: v for k, v in ADDED_SETTINGS.items() if k in names}, **saved}
 
 
 @dataclass
@@ -36,15 +28,17 @@ class LoadedAgent:
     step: int
 
 
-def config_from_record(cls: type, saved: dict[str, Any], source: Path | None = None) -> Any:
-    """A config of class `cls` from the settings a run record saved (JSON lists back to tuples).
+def config_from_record(cls: type, record: dict[str, Any], source: Path | None = None) -> Any:
+    """A config of class `cls` from a run's record: its settings (JSON lists back to tuples), with the loss
+    terms it recorded from outside imitax registered first.
 
     Raises:
       RunDirError: the record lacks settings `cls` has. Today's defaults are not filled in (the run would
-        not be the one recorded), only `ADDED_SETTINGS`' values that reproduce runs recorded before them.
+        not be the one recorded), only `run_dir.ADDED_SETTINGS`' values that reproduce runs recorded
+        before them.
     """
     names = [f.name for f in dataclasses.fields(cls) if f.init]
-    saved = with_added_settings(saved, names)
+    saved = with_added_settings(record["config"], names)
     missing = [name for name in names if name not in saved]
     if missing:
         where = source / CONFIG_FILE if source is not None else "the run's record"
@@ -69,7 +63,7 @@ def load_run_config(run_dir: str | Path) -> tuple[str, Any]:
         raise RunDirError(
             f"{run_dir} was trained with {algo!r}, which imitax cannot load ({', '.join(ALGORITHMS)})."
         )
-    return algo, config_from_record(ALGORITHMS[algo].config, record["config"], run_dir)
+    return algo, config_from_record(ALGORITHMS[algo].config, record, run_dir)
 
 
 def load_agent(run_dir: str | Path, step: int | None = None) -> LoadedAgent:
@@ -90,7 +84,7 @@ def load_agent(run_dir: str | Path, step: int | None = None) -> LoadedAgent:
     template = agent.init(jax.random.key(0), spec)
     checkpointer = Checkpointer(run_dir / "checkpoints", create=False)
     step = _usable_step(run_dir, checkpointer, step)
-    state = checkpointer.restore_part({"agent": template}, step)["agent"]
+    state = checkpointer.restore({"agent": template}, step)["agent"]
     return LoadedAgent(agent=agent, state=state, config=config, spec=spec, step=step)
 
 

@@ -24,11 +24,17 @@ from typing import Any
 import jax
 
 from imitax.disk import reporting_full_disk
+from imitax.train.checkpoints import Checkpointer
 
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.csv"
 EVAL_FILE = "eval.csv"
 LOCK_FILE = "lock"
+SEED_DIR = "seed{}"
+CHECKPOINTS_DIR = "checkpoints"
+RESUMABLE = {"total_steps", "run_dir", "wandb_project"}  # settings a resumed run may change
+ADDED_SETTINGS = {"val_episodes": 0, "init_from": None}
+"""Settings added after runs were recorded, with the value that reproduces a run recorded before them."""
 """Held (flock) by the one process writing a run directory, with its pid inside; gone when it ends."""
 PACKAGES = (
     "imitax",
@@ -236,6 +242,64 @@ def config_differences(saved: dict[str, Any], new: dict[str, Any], allowed: set[
     ]
 
 
+def with_added_settings(saved: dict[str, Any], names: Any) -> dict[str, Any]:
+    """A recorded config with `ADDED_SETTINGS` (those among `names`) filled in where it predates them."""
+    return {**{k: v for k, v in ADDED_SETTINGS.items() if k in names}, **saved}
+
+
+def check_same_run(path: Path, saved: dict, new: dict, algo: str) -> None:
+    """Refuses to resume the run recorded as `saved` with a request (`new`) whose settings differ."""
+    recorded = with_added_settings(saved["config"], new["config"])  # a run from before a setting existed
+    diffs = config_differences(recorded, new["config"], RESUMABLE)
+    if saved.get("algo") != algo:
+        diffs.insert(0, f"algo: run has {saved.get('algo')!r}, asked for {algo!r}")
+    if diffs:
+        raise RunDirError(
+            f"--resume {path}: that run was made with other settings:\n  "
+            + "\n  ".join(diffs)
+            + "\nResume with the run's own settings (omit these flags), or start a new --run-dir."
+        )
+
+
+def resumed_record(old: dict[str, Any], new: dict[str, Any], step: int | None) -> dict[str, Any]:
+    """A resumed run's record: the original, with the settings a resume may change (--total-steps...) as
+    they are now, and the resume itself noted (from which step, when, by which command, with which code)."""
+    config = {**old["config"], **{k: new["config"][k] for k in RESUMABLE if k in new["config"]}}
+    resume = {"step": step or 0, **{k: new[k] for k in ("created", "command", "git", "versions") if k in new}}
+    return {**old, "config": config, "resumes": [*old.get("resumes", []), resume]}
+
+
+def resume_point(paths: list[Path]) -> tuple[int | None, dict[Path, list[int]], list[str]]:
+    """The step a run resumes from (the newest checkpoint intact in each of its seeds' directories; None:
+    no checkpoint yet), the damaged newer checkpoints of each directory, and a line naming each.
+
+    Raises:
+      RunDirError: checkpoints, but none intact; or seeds whose newest intact checkpoints differ.
+    """
+    steps, damaged, notes = set(), {}, []
+    for path in paths:
+        checkpointer = Checkpointer(path / CHECKPOINTS_DIR, create=False)
+        step, lines = checkpointer.newest_intact()
+        notes += [f"{path}: {line}; passed over." for line in lines]
+        damaged[path] = [s for s in checkpointer.all_steps() if step is None or s > step]
+        if step is None and lines:
+            raise RunDirError(
+                f"{path}: no intact checkpoint to resume from ({'; '.join(lines)}). Restore the checkpoints "
+                f"from a copy, or move {path / CHECKPOINTS_DIR} away and resume to train the run again from "
+                "its start."
+            )
+        steps.add(step)
+    if len(steps) > 1:
+        raise RunDirError(
+            f"{paths[0].parent}: its seeds' newest intact checkpoints differ ({sorted(steps, key=str)}); "
+            "resume each seed's directory on its own."
+        )
+    step = steps.pop()
+    if damaged and step is not None and any(damaged.values()):
+        notes.append(f"Resuming from the newest intact checkpoint, at step {step:,}.")
+    return step, damaged, notes
+
+
 _INTACT = "What was written before it is intact."
 
 
@@ -316,7 +380,25 @@ def seed_dirs(path: Path) -> list[Path]:
     run itself."""
     if (path / CONFIG_FILE).exists():
         return []
-    return sorted(p.parent for p in path.glob(f"seed*/{CONFIG_FILE}"))
+    return sorted(p.parent for p in path.glob(f"{SEED_DIR.format('*')}/{CONFIG_FILE}"))
+
+
+def seed_configs(config: Any) -> list[Any]:
+    """One config per seed of a run: the run itself, or with `num_seeds` K > 1 the K separate runs it
+    trains together (seed s in RUN_DIR/seed<s>), each what `imitax train` would run alone."""
+    if config.num_seeds == 1:
+        return [config]
+    root = Path(config.resolved_run_dir)
+    return [
+        dataclasses.replace(config, seed=seed, num_seeds=1, run_dir=str(root / SEED_DIR.format(seed)))
+        for seed in range(config.seed, config.seed + config.num_seeds)
+    ]
+
+
+def run_paths(config: Any) -> list[Path]:
+    """The directories a run writes: its own, and each seed's when it trains several."""
+    paths = [Path(config.resolved_run_dir)]
+    return paths + [Path(c.resolved_run_dir) for c in seed_configs(config) if config.num_seeds > 1]
 
 
 def is_finished(run_dir: str | Path, last_step: int) -> bool:

@@ -15,11 +15,15 @@ import jax.numpy as jnp
 import numpy as np
 
 from imitax.agents.algorithms import DaggerConfig
+from imitax.agents.config import AgentConfig
 from imitax.data.dataset import DatasetWriter, Episode, Source
 from imitax.data.replay_loader import add_episodes
 from imitax.data.rollout import RolloutState
 from imitax.envs import AtariEnv
 from imitax.replay import Replay, ReplayState
+from imitax.train.phases.offline import OfflineUpdates
+from imitax.train.schedule import DAGGER_ENVS, derive_seed
+from imitax.train.session import Session
 from imitax.train.teacher import make_teacher
 from imitax.types import EnvSpec
 
@@ -79,3 +83,60 @@ class DaggerRounds:
         for episode in self.episodes:
             writer.add(episode)
         return Path(path)
+
+
+class DaggerPhase:
+    """DAgger's rounds after any offline updates: each round acts (`DaggerRounds.collect`), trains
+    `round_updates` offline updates on the aggregate, is evaluated and checkpointed."""
+
+    name = "dagger"
+    columns = ("round", "beta", "round_return", "round_games", "round_labels", "disagreement")
+
+    def __init__(self, session: Session):
+        config = session.config
+        if not isinstance(config, DaggerConfig):
+            raise ValueError(f"DAgger's rounds need a DaggerConfig, not a {type(config).__name__}")
+        if session.num_seeds > 1:
+            raise ValueError("DAgger's rounds act on ale-py emulators one seed at a time: drop --num-seeds")
+        self.config = config
+        seed = derive_seed(config.seed, DAGGER_ENVS, session.start_step)
+        self.rounds = DaggerRounds(config, session.env.spec, session.agent.act, seed)
+        self.updates = OfflineUpdates(session)
+        self.round = 0
+
+    @staticmethod
+    def demo_rows(config: AgentConfig) -> int:
+        """Replay rows the aggregate may take: every labelled step, plus one final observation for each
+        episode a round ends (finished games, generously counted, and the games cut at the round's end)."""
+        per_round = config.round_steps + config.round_steps // 50 + config.round_envs
+        return config.rounds * per_round
+
+    def planned(self) -> bool:
+        return True
+
+    def counters(self) -> dict[str, int]:
+        return {"dagger_round": self.round}
+
+    def restore(self, counters: dict[str, int]) -> None:
+        self.round = counters["dagger_round"]
+
+    def run(self, s: Session) -> None:
+        config = self.config
+        while self.round < config.rounds:
+            beta = config.beta_at(self.round)
+            s.log.message(f"DAgger round {self.round}: acting with beta {beta:.3f}")
+            state = s.state
+            stats, replay_state = self.rounds.collect(state.agent, state.replay, s.replay, beta, self.round)
+            s.state = s.state._replace(replay=replay_state)
+            stats["round"] = self.round
+            self.round += 1
+            if config.round_updates:
+                self.updates.run(s.offline_updates + config.round_updates, self.name, 0, last_row=stats)
+            else:
+                s.log.row(0, {**s.base_row(self.name), **stats})
+            s.evaluate(self.name)
+            s.save()
+            s.stop.check()
+        if config.save_aggregate:
+            path = self.rounds.save(config.save_aggregate)
+            s.log.message(f"Saved the aggregated demonstrations to {path}")
