@@ -3,7 +3,8 @@
 The Python API (names load on first use):
 - `imitax.train(config) -> Result`: train any algorithm's config (`imitax.agents.algorithms`);
 - `imitax.load_run(dir)`, `imitax.load_runs(dir)`: a run's config, metrics and evaluations as numbers;
-- `imitax.load_agent(dir)`: its trained agent, to act with.
+- `imitax.load_agent(dir)`: its trained agent, to act with;
+- `imitax.register_term(name, factory)`: a loss term of your own, nameable in `--loss` and configs.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ _PUBLIC = {
     "Result": ("imitax.train.results", "Result"),
     "Run": ("imitax.train.results", "Run"),
     "load_agent": ("imitax.train.loading", "load_agent"),
+    "register_term": ("imitax.agents.objective", "register_term"),
 }
 
 

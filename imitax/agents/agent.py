@@ -17,7 +17,6 @@ from imitax.agents.learner import (
     make_measure,
     polyak_target_update,
 )
-from imitax.agents.objective import TD_TERMS, objective_from_spec, parse_loss
 from imitax.networks import make_q_network
 from imitax.types import EnvSpec
 
@@ -44,11 +43,10 @@ def make_agent(config: AgentConfig, *, offline: bool = False) -> Agent:
 
     Both phases share `init` and the state, so one state flows from pre-training into online learning.
     """
-    loss = (config.pretrain_loss or config.loss) if offline else config.loss
-    objective = objective_from_spec(loss, config.term_settings)
+    settings = config.term_settings
+    objective = (config.offline_loss if offline else config.online_loss).objective(settings)
     # Both phases share one state: it keeps a target network if either phase reads one.
-    terms = set(parse_loss(config.loss)) | set(parse_loss(config.pretrain_loss or config.loss))
-    reads_target = bool(TD_TERMS & terms)
+    reads_target = config.online_loss.reads_target(settings) or config.offline_loss.reads_target(settings)
     if config.target_tau is not None:
         target_update = polyak_target_update(config.target_tau)
     else:

@@ -4,10 +4,11 @@ the offline phase). Every algorithm is an `AgentConfig` with its own defaults an
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
-from imitax.agents.objective import DEMO_TERMS, TD_TERMS, TermSettings, parse_loss
+from imitax.agents.objective import Q_NSTEP_ONLINE, Q_NSTEP_TARGET, Loss, TermSettings
 from imitax.envs import EVAL_PROTOCOLS, AtariPreset, get_preset, is_atari, resolve_env_name
 from imitax.replay import ReplayConfig
 
@@ -216,8 +217,7 @@ class AgentConfig(RunConfig):
             raise ValueError(f"max_grad_norm must be > 0 or None, got {self.max_grad_norm}")
         if self.demo_fraction is not None and not 0 <= self.demo_fraction <= 1:
             raise ValueError(f"demo_fraction must be in [0, 1] or None, got {self.demo_fraction}")
-        parse_loss(self.loss)  # an unknown or malformed term fails here
-        parse_loss(self.pretrain_loss or self.loss)
+        _ = self.online_loss, self.offline_loss  # an unknown or malformed term fails here
         if self.total_steps and self.replay_capacity and self.batch_size > self.replay_capacity:
             raise ValueError(
                 f"batch_size {self.batch_size} is larger than replay_capacity {self.replay_capacity}"
@@ -230,7 +230,8 @@ class AgentConfig(RunConfig):
         Raises:
           ValueError: nothing to train, or terms and phases that need demonstrations without them.
         """
-        online, offline = parse_loss(self.loss), parse_loss(self.pretrain_loss or self.loss)
+        settings = self.term_settings
+        online, offline = self.online_loss.terms(settings), self.offline_loss.terms(settings)
         if not self.total_steps and not self.pretrain_updates and not self.has_extra_phases:
             raise ValueError(
                 "nothing to train: give --total-steps (environment steps) or --pretrain-updates (updates on "
@@ -238,14 +239,16 @@ class AgentConfig(RunConfig):
             )
         if self.pretrain_updates and not self.demos and not self.has_extra_phases:
             raise ValueError("--pretrain-updates learns from demonstrations: name them with --demos DATASET")
-        if self.n_step > 1 and "nstep" not in online and "nstep" not in offline:
+        needs = frozenset().union(*(term.needs for _, term in [*online.values(), *offline.values()]))
+        if self.n_step > 1 and not needs & {Q_NSTEP_TARGET, Q_NSTEP_ONLINE}:
             raise ValueError(f"n_step {self.n_step} only matters to an nstep term: add nstep=1 to --loss")
-        if self.total_steps and not TD_TERMS & set(online) and not self.demos and not self.has_extra_phases:
+        from_play = [name for name, (_, term) in online.items() if not term.demos_only]
+        if self.total_steps and not from_play and not self.demos and not self.has_extra_phases:
             raise ValueError(
                 f"--loss {self.loss} learns nothing from the agent's own play (no td or nstep term) and "
                 "no --demos are given"
             )
-        needs_demos = DEMO_TERMS & (set(online) | set(offline))
+        needs_demos = set(self.online_loss.demos_only(settings)) | set(self.offline_loss.demos_only(settings))
         if needs_demos and not self.demos and not self.has_extra_phases:
             raise ValueError(
                 f"the {', '.join(sorted(needs_demos))} term learns from demonstrations only: name them with "
@@ -265,6 +268,17 @@ class AgentConfig(RunConfig):
         DAgger, its rounds')."""
         return self.pretrain_updates
 
+    @functools.cached_property
+    def online_loss(self) -> Loss:
+        """`loss`, parsed: the objective of the online phase (and of every phase without a
+        `pretrain_loss`)."""
+        return Loss.parse(self.loss)
+
+    @functools.cached_property
+    def offline_loss(self) -> Loss:
+        """The objective of the offline phase: `pretrain_loss`, or `loss` without one."""
+        return Loss.parse(self.pretrain_loss) if self.pretrain_loss else self.online_loss
+
     @property
     def term_settings(self) -> TermSettings:
         return TermSettings(
@@ -277,8 +291,9 @@ class AgentConfig(RunConfig):
 
     @property
     def acts_on_policy_head(self) -> bool:
-        """A policy head acts when the online objective learns no values (pure cloning)."""
-        return self.policy_head and not TD_TERMS & set(parse_loss(self.loss))
+        """A policy head acts when the online objective learns no values (no term bootstraps from the
+        target network: pure cloning)."""
+        return self.policy_head and not self.online_loss.reads_target(self.term_settings)
 
     def replay_config(self, demo_capacity: int) -> ReplayConfig:
         """The replay these settings define, with room for `demo_capacity` demonstration rows; an offline-

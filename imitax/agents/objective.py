@@ -3,18 +3,26 @@
 A term reads the `Outputs` the learner computed for a batch (Q-values of the online network at
 `obs_tm1`, of the target network at `obs_t`, ...) and the batch itself, and returns a per-example loss
 with a mask of the examples it applies to. DQN is {"td"} or {"nstep"}, behaviour cloning {"bc"}, DQfD
-{"td", "nstep", "margin"} (its L2 term lives in the optimizer), so no term re-runs the network and a new
-term is one function and one line in `TERMS`.
+{"td", "nstep", "margin"} (its L2 term lives in the optimizer), so no term re-runs the network. A new
+term is one function, `settings -> Term`, made nameable by `register_term` (or named by its import path,
+`--loss td=1,mypkg.terms:cql=0.1`); it declares the outputs it reads, and the learner keeps a target
+network exactly when some term reads one.
 
 On the command line an objective is written `td=1,nstep=1,margin=1`: term names with their weights. A
 weight may decay linearly to zero: `bc=0.5:20000` starts at 0.5 and reaches 0 after 20,000 updates,
-counted from the objective's first update (BC kept for a while after pre-training, say).
+counted from the objective's first update (BC kept for a while after pre-training, say). `Loss.parse`
+reads such a string once, into a typed value, when a config is made.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import importlib
+import importlib.util
+import inspect
+import sys
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import NamedTuple
 
 import jax
@@ -40,6 +48,8 @@ Q_NSTEP_TARGET = "q_nstep_target"
 """Target-network Q-values at nstep_obs_t."""
 Q_NSTEP_ONLINE = "q_nstep_online"
 """Online Q-values at nstep_obs_t, without gradient."""
+TARGET_OUTPUTS = frozenset({Q_T_TARGET, Q_NSTEP_TARGET})
+"""The outputs of the target network: a learner keeps one when a term reads any of them."""
 
 PRIORITIES = "priorities"
 """Key of the per-example new replay priorities in an update's metrics: |TD error| of the objective's
@@ -63,6 +73,9 @@ class Term:
 
     fn: Callable[[Outputs, Transition], TermOutput]
     needs: frozenset[str]
+    """The network outputs it reads (`Q_TM1`, `Q_T_TARGET`, ...): the learner computes just those."""
+    demos_only: bool = False
+    """Whether it applies to demonstration transitions only, so that it needs demonstrations."""
 
 
 @dataclass(frozen=True)
@@ -123,7 +136,7 @@ def margin_term(settings: TermSettings) -> Term:
         )
         return TermOutput(loss, batch.is_demo)
 
-    return Term(fn, frozenset({Q_TM1}))
+    return Term(fn, frozenset({Q_TM1}), demos_only=True)
 
 
 def bc_term(settings: TermSettings) -> Term:
@@ -138,20 +151,99 @@ def bc_term(settings: TermSettings) -> Term:
         accuracy = (jnp.argmax(logits, axis=-1) == batch.label_tm1).astype(jnp.float32)
         return TermOutput(loss, batch.is_demo, extras={"accuracy": accuracy})
 
-    return Term(fn, frozenset({LOGITS_TM1}))
+    return Term(fn, frozenset({LOGITS_TM1}), demos_only=True)
 
 
-TERMS: dict[str, Callable[[TermSettings], Term]] = {
+TermFactory = Callable[[TermSettings], Term]
+"""Builds a term from the settings terms read."""
+
+BUILT_IN_TERMS: Mapping[str, TermFactory] = {
     "td": td_term,
     "nstep": nstep_term,
     "margin": margin_term,
     "bc": bc_term,
 }
-"""Every loss term an objective can name."""
+_registered: dict[str, TermFactory] = {}
 
-TD_TERMS = frozenset({"td", "nstep"})
-DEMO_TERMS = frozenset({"margin", "bc"})
-"""Terms that only apply to demonstrations: an objective with one needs demonstrations to learn from."""
+
+def register_term(name: str, factory: TermFactory) -> None:
+    """Makes `name` a term objectives can use in this process (`--loss td=1,<name>=0.1`); registering a
+    name again replaces it. A run that uses it records where `factory` lives (`term_sources`), so
+    `imitax eval`, `reproduce` and `load_agent` find it again in another process: define it in a module,
+    or in a script that registers it when loaded.
+
+    Raises:
+      ValueError: a built-in term's name, or a name that is not an identifier.
+    """
+    if name in BUILT_IN_TERMS:
+        raise ValueError(f"{name!r} is a built-in term; choose another name")
+    if not name.isidentifier():
+        raise ValueError(f"a term's name is an identifier, like cql; got {name!r}")
+    _registered[name] = factory
+
+
+def term_factory(name: str) -> TermFactory:
+    """The factory of a built-in or registered term, or of one named by import path (`pkg.mod:fn`, or
+    `path/to/file.py:fn`).
+
+    Raises:
+      ValueError: an unknown name, or an import path that does not lead to a callable.
+    """
+    if name in BUILT_IN_TERMS:
+        return BUILT_IN_TERMS[name]
+    if name in _registered:
+        return _registered[name]
+    if ":" in name:
+        return _imported(name)
+    known = ", ".join([*BUILT_IN_TERMS, *_registered])
+    raise ValueError(
+        f"unknown loss term {name!r}; the terms are {known} (add one with imitax.register_term, or name it "
+        "by import path, e.g. mypkg.terms:cql)"
+    )
+
+
+def _imported(path: str) -> TermFactory:
+    where, _, attribute = path.rpartition(":")
+    try:
+        if where.endswith(".py"):
+            name = f"imitax_terms_{Path(where).stem}"
+            spec = importlib.util.spec_from_file_location(name, where)
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[name] = module  # before it runs, as dataclasses and pickling look it up there
+            spec.loader.exec_module(module)
+        else:
+            module = importlib.import_module(where)
+    except (ImportError, OSError) as err:
+        raise ValueError(f"loss term {path!r}: cannot import {where} ({err})") from None
+    factory = getattr(module, attribute, None)
+    if not callable(factory):
+        raise ValueError(f"loss term {path!r}: {where} has no function {attribute!r}")
+    return factory
+
+
+def term_sources(names: Sequence[str]) -> dict[str, str]:
+    """Where each registered term among `names` lives, as an import path a later process can load (a
+    script's file path when it was registered by a script run as `__main__`)."""
+    return {name: _source(_registered[name]) for name in names if name in _registered}
+
+
+def _source(factory: TermFactory) -> str:
+    """`module:function` when the module's name leads to its file from `sys.path`; else `file.py:function`
+    (a script run as `__main__`, or a file loaded under a name of its own)."""
+    module, file = factory.__module__, Path(inspect.getfile(factory)).resolve()
+    relative = Path(*module.split("."))
+    candidates = [relative.with_suffix(".py"), relative / "__init__.py"]
+    importable = module != "__main__" and any(
+        (Path(entry or ".") / candidate).resolve() == file for entry in sys.path for candidate in candidates
+    )
+    return f"{module if importable else file}:{factory.__qualname__}"
+
+
+def register_sources(sources: Mapping[str, str]) -> None:
+    """Registers a run's recorded terms (`term_sources`) that this process does not know yet."""
+    for name, path in sources.items():
+        if name not in BUILT_IN_TERMS and name not in _registered:
+            _registered[name] = _imported(path)
 
 
 @dataclass(frozen=True)
@@ -168,18 +260,59 @@ class Weighted:
         return self.weight * left
 
 
+@dataclass(frozen=True)
+class Loss:
+    """An objective as a command line writes it (`td=1,bc=0.5:20000`), parsed once: its terms, in order,
+    with their weights and factories."""
+
+    spec: str
+    weights: tuple[tuple[str, Weighted], ...]
+    factories: tuple[TermFactory, ...]
+
+    @classmethod
+    def parse(cls, spec: str) -> Loss:
+        """Raises ValueError: an unknown term, a malformed entry, or no term with a positive weight."""
+        weights, factories = _parse(spec)
+        return cls(spec, tuple(weights.items()), tuple(factories))
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(name for name, _ in self.weights)
+
+    def terms(self, settings: TermSettings) -> dict[str, tuple[Weighted, Term]]:
+        return {
+            name: (weight, factory(settings))
+            for (name, weight), factory in zip(self.weights, self.factories, strict=True)
+        }
+
+    def objective(self, settings: TermSettings) -> Objective:
+        return make_objective(self.terms(settings))
+
+    def reads_target(self, settings: TermSettings) -> bool:
+        """Whether some term reads the target network's outputs."""
+        return any(term.needs & TARGET_OUTPUTS for _, term in self.terms(settings).values())
+
+    def demos_only(self, settings: TermSettings) -> tuple[str, ...]:
+        """The terms that apply to demonstrations only."""
+        return tuple(name for name, (_, term) in self.terms(settings).items() if term.demos_only)
+
+
 def parse_loss(spec: str) -> dict[str, Weighted]:
     """`"td=1,nstep=1,margin=1"` -> {name: weight}; `bc=0.5:20000` decays over 20,000 updates.
 
     Raises:
       ValueError: an unknown term, a malformed entry, or no term with a positive weight.
     """
+    return _parse(spec)[0]
+
+
+def _parse(spec: str) -> tuple[dict[str, Weighted], list[TermFactory]]:
     weights: dict[str, Weighted] = {}
+    factories = []
     for part in (p.strip() for p in spec.split(",") if p.strip()):
         name, eq, value = part.partition("=")
         name = name.strip()
-        if name not in TERMS:
-            raise ValueError(f"unknown loss term {name!r} in {spec!r}; the terms are {', '.join(TERMS)}")
+        factories.append(term_factory(name))
         if name in weights:
             raise ValueError(f"loss term {name!r} appears twice in {spec!r}")
         weight, _, decay = (value if eq else "1").partition(":")
@@ -193,7 +326,7 @@ def parse_loss(spec: str) -> dict[str, Weighted]:
             raise ValueError(f"loss term {part!r}: weight and decay must be >= 0")
     if not any(w.weight > 0 for w in weights.values()):
         raise ValueError(f"the loss {spec!r} has no term with a positive weight; e.g. td=1 or bc=1")
-    return weights
+    return weights, factories
 
 
 class Objective(NamedTuple):
@@ -241,8 +374,3 @@ def make_objective(terms: Mapping[str, tuple[Weighted | float, Term]]) -> Object
 
     needs = frozenset().union(*(term.needs for _, term in terms.values()))
     return Objective(fn, needs)
-
-
-def objective_from_spec(spec: str, settings: TermSettings) -> Objective:
-    """The objective a `--loss` string names, its terms built with `settings`."""
-    return make_objective({name: (w, TERMS[name](settings)) for name, w in parse_loss(spec).items()})

@@ -13,6 +13,7 @@ import jax
 from imitax.agents.agent import make_agent
 from imitax.agents.algorithms import ALGORITHMS
 from imitax.agents.base import Agent
+from imitax.agents.objective import register_sources
 from imitax.envs import atari_spec, is_atari, make_vec_env
 from imitax.train.checkpoints import Checkpointer, CheckpointError
 from imitax.train.run_dir import CONFIG_FILE, RunDirError, load_run_record, seed_dirs, with_added_settings
@@ -37,6 +38,7 @@ def config_from_record(cls: type, record: dict[str, Any], source: Path | None = 
         not be the one recorded), only `run_dir.ADDED_SETTINGS`' values that reproduce runs recorded
         before them.
     """
+    register_sources(record.get("terms", {}))  # terms added from outside imitax, where the run found them
     names = [f.name for f in dataclasses.fields(cls) if f.init]
     saved = with_added_settings(record["config"], names)
     missing = [name for name in names if name not in saved]

@@ -23,6 +23,7 @@ from typing import Any
 
 import jax
 
+from imitax.agents.objective import term_sources
 from imitax.disk import reporting_full_disk
 from imitax.train.checkpoints import Checkpointer
 
@@ -176,9 +177,11 @@ def git_state() -> dict[str, Any]:
 
 def run_record(algo: str, config: Any, env_settings: dict, eval_env_settings: dict) -> dict[str, Any]:
     """Everything needed to know what a run was and to run it again."""
+    terms = term_sources([*config.online_loss.names, *config.offline_loss.names])
     return {
         "algo": algo,
         "config": _jsonable(dataclasses.asdict(config)),
+        **({"terms": terms} if terms else {}),
         "env": env_settings,
         "eval_env": eval_env_settings,
         "versions": package_versions(),
