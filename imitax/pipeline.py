@@ -170,66 +170,72 @@ def stage_configs(
     Each stage's run directory is named by a hash of its settings, which name the directories it reads
     (the demonstrations', the stage it starts from): a changed setting redoes that stage and those after
     it. DAgger needs an `expert` to label its states: without one it is left out."""
-    budget = config.budget
-    common = _common(config, budget)
-    quick = {"batch_size": 16} if config.quick else {}
-    root = Path(config.run_dir)
-
-    def placed(name: str, stage: AgentConfig) -> AgentConfig:
-        return dataclasses.replace(stage, run_dir=str(root / f"{name}-{_key(dataclasses.asdict(stage))}"))
-
-    stages: dict[str, AgentConfig] = {}
-    stages["bc"] = placed(
-        "bc",
-        dataclasses.replace(
-            BC_DEFAULT,
-            **common,
-            **quick,
-            demos=demos,
-            pretrain_updates=budget.bc_updates,
-            offline_eval_every=_every(budget.bc_updates, EVALUATIONS, common["offline_log_every"]),
-            eval_every=0,
-        ),
-    )
+    shared = {**_common(config, config.budget), **({"batch_size": 16} if config.quick else {})}
+    stages = {"bc": _placed(config, "bc", _bc_stage(config, shared, demos))}
     start, extra_demos = stages["bc"].run_dir, ()
-    if budget.dagger_rounds and expert:
-        dagger = placed(
-            "dagger",
-            dataclasses.replace(
-                DAGGER_DEFAULT,
-                **{**common, **quick, "replay_capacity": 4_000},  # DAgger's data is all labelled aggregate
-                demos=demos,
-                init_from=start,
-                expert=expert,
-                rounds=budget.dagger_rounds,
-                round_steps=budget.dagger_round_steps,
-                round_updates=budget.dagger_round_updates,
-                round_envs=4,
-            ),
-        )
+    if config.budget.dagger_rounds and expert:
+        dagger = _placed(config, "dagger", _dagger_stage(config, shared, demos, start, expert))
         aggregate = str(Path(dagger.run_dir) / AGGREGATE)
         stages["dagger"] = dataclasses.replace(dagger, save_aggregate=aggregate)
         start, extra_demos = dagger.run_dir, (aggregate,)
-    base = DQFD_FAST if config.finetune == "dqfd" else DQN_FAST
-    steps = budget.finetune_steps
-    stages["finetune"] = placed(
-        "finetune",
-        dataclasses.replace(
-            base,
-            **common,
-            **quick,
-            demos=demos + extra_demos,
-            init_from=start,
-            pretrain_updates=budget.pretrain_updates if config.finetune == "dqfd" else 0,
-            total_steps=steps,
-            learning_starts=min(1_000, steps // 4),
-            epsilon_start=0.1,  # the clone already plays
-            epsilon_decay_steps=max(1, steps // 2),
-            eval_every=_every(steps, EVALUATIONS),
-            checkpoint_every=max(1, steps // 2),
-        ),
-    )
+    finetune = _finetune_stage(config, shared, demos + extra_demos, start)
+    stages["finetune"] = _placed(config, "finetune", finetune)
     return stages
+
+
+def _placed(config: MainJobConfig, name: str, stage: AgentConfig) -> AgentConfig:
+    """`stage` in its directory under the job's, named by a hash of its settings."""
+    key = _key(dataclasses.asdict(stage))
+    return dataclasses.replace(stage, run_dir=str(Path(config.run_dir) / f"{name}-{key}"))
+
+
+def _bc_stage(config: MainJobConfig, shared: dict[str, Any], demos: tuple[str, ...]) -> AgentConfig:
+    updates = config.budget.bc_updates
+    return dataclasses.replace(
+        BC_DEFAULT,
+        **shared,
+        demos=demos,
+        pretrain_updates=updates,
+        offline_eval_every=_every(updates, EVALUATIONS, shared["offline_log_every"]),
+        eval_every=0,
+    )
+
+
+def _dagger_stage(
+    config: MainJobConfig, shared: dict[str, Any], demos: tuple[str, ...], start: str, expert: str
+) -> AgentConfig:
+    budget = config.budget
+    return dataclasses.replace(
+        DAGGER_DEFAULT,
+        **{**shared, "replay_capacity": 4_000},  # DAgger's data is all labelled aggregate
+        demos=demos,
+        init_from=start,
+        expert=expert,
+        rounds=budget.dagger_rounds,
+        round_steps=budget.dagger_round_steps,
+        round_updates=budget.dagger_round_updates,
+        round_envs=4,
+    )
+
+
+def _finetune_stage(
+    config: MainJobConfig, shared: dict[str, Any], demos: tuple[str, ...], start: str
+) -> AgentConfig:
+    dqfd = config.finetune == "dqfd"
+    steps = config.budget.finetune_steps
+    return dataclasses.replace(
+        DQFD_FAST if dqfd else DQN_FAST,
+        **shared,
+        demos=demos,
+        init_from=start,
+        pretrain_updates=config.budget.pretrain_updates if dqfd else 0,
+        total_steps=steps,
+        learning_starts=min(1_000, steps // 4),
+        epsilon_start=0.1,  # the clone already plays
+        epsilon_decay_steps=max(1, steps // 2),
+        eval_every=_every(steps, EVALUATIONS),
+        checkpoint_every=max(1, steps // 2),
+    )
 
 
 def _every(total: int, count: int, grid: int = 1) -> int:
@@ -337,7 +343,7 @@ class MainJob:
         if rd.is_finished(path, final_step(config)):
             print("reusing the finished stage")
         else:
-            resume = (path / rd.CONFIG_FILE).exists()
+            resume = rd.holds_run(path)
             if train(config, resume=resume).interrupted:
                 return None
         last = rd.read_rows(path / rd.EVAL_FILE)[-1]

@@ -11,6 +11,7 @@ already in its directory must have been made with the same settings (`total_step
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import signal
@@ -25,7 +26,16 @@ from typing import Any, Literal
 from imitax.agents.algorithms import ALGORITHMS, config_class
 from imitax.flags import parse_train
 from imitax.train.memory import host_memory_available
-from imitax.train.run_dir import CONFIG_FILE, EVAL_FILE, METRICS_FILE, is_finished, load_run_record, read_rows
+from imitax.train.run_dir import (
+    EVAL_FILE,
+    METRICS_FILE,
+    holds_run,
+    is_finished,
+    load_run_record,
+    read_rows,
+    setting_differences,
+)
+from imitax.train.schedule import final_step
 
 State = Literal["done", "stopped", "new"]
 INTERRUPTED = 130
@@ -71,23 +81,14 @@ def make_trial(
 ) -> Trial:
     """A checked trial: its flags parse (`config`, when given, is what they parse to), and a run already
     in `run_dir` has the same settings."""
-    import dataclasses
-
-    from imitax.train.run_dir import RESUMABLE, config_differences
-    from imitax.train.schedule import final_step
-
     if config is None:
         try:
             config = parse_flags(algo, flags)
         except ValueError as err:
             raise ValueError(f"trial {name}: {err}") from None
     trial = Trial(name, algo, tuple(flags), Path(run_dir), final_step(config), dict(params or {}))
-    record_file = trial.run_dir / CONFIG_FILE
-    if record_file.exists():
-        record = load_run_record(trial.run_dir)
-        diffs = config_differences(record["config"], dataclasses.asdict(config), RESUMABLE)
-        if record.get("algo") != algo:
-            diffs.insert(0, f"algo: run has {record.get('algo')!r}, asked for {algo!r}")
+    if holds_run(trial.run_dir):
+        diffs = setting_differences(load_run_record(trial.run_dir), algo, dataclasses.asdict(config))
         if diffs:
             raise ValueError(
                 f"trial {name}: {trial.run_dir} holds a run made with other settings:\n  "
@@ -104,7 +105,7 @@ def final_eval(run_dir: Path) -> dict | None:
 
 
 def trial_state(trial: Trial) -> State:
-    if not (trial.run_dir / CONFIG_FILE).exists():
+    if not holds_run(trial.run_dir):
         return "new"
     return "done" if is_finished(trial.run_dir, trial.final_step) else "stopped"
 

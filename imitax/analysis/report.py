@@ -21,7 +21,7 @@ import tyro
 
 from imitax.analysis.aggregate import METRIC_TITLES, METRICS, Aggregates, aggregate, plot_aggregates
 from imitax.analysis.scores import has_reference_scores, human_normalized
-from imitax.train.run_dir import CONFIG_FILE, EVAL_FILE, RunDirError, load_run_record, read_rows
+from imitax.train.run_dir import CONFIG_FILE, EVAL_FILE, RunDirError, holds_run, load_run_record, read_rows
 
 RUNS_FILE = "runs.csv"
 AGGREGATES_FILE = "aggregates.csv"
@@ -140,7 +140,7 @@ def read_run(path: str | Path) -> RunScore:
       RunDirError: no run there, a damaged record, or no evaluation yet; the message says what to do.
     """
     path = Path(path)
-    if not (path / CONFIG_FILE).is_file():
+    if not holds_run(path):
         raise _not_a_run(path)
     try:
         record = load_run_record(path)
@@ -289,7 +289,7 @@ def _write_csv(path: Path, columns: list[str], rows: list[dict[str, Any]]) -> No
 def _check_out_dir(out_dir: Path) -> None:
     if out_dir.exists() and not out_dir.is_dir():
         raise ValueError(f"--out {out_dir} is a file, not a directory. Choose another --out.")
-    if (out_dir / CONFIG_FILE).exists():
+    if holds_run(out_dir):
         raise ValueError(f"--out {out_dir} holds a run; the report would mix with it. Choose another --out.")
 
 

@@ -193,15 +193,36 @@ def make_train_chunk(
     acting on one envpool of K x N environments, seed k on environments k*N to (k+1)*N - 1: acting and
     learning run per seed (`per_seed`), the environments step once for all.
     """
+    act_and_store = per_seed(_act_and_store(agent, replay, epsilon_fn, stacked), num_seeds)
+    learn_owed = per_seed(_learn_owed(learn, replay, zeros, learning_starts, replay_ratio), num_seeds)
+    take_step = per_seed(_take_step, num_seeds)
 
-    def update_once(_, carry):
-        agent_state, replay_state, updates, key, sums = carry
-        key, key_sample = jax.random.split(key)
-        agent_state, replay_state, metrics = learn(agent_state, replay_state, updates, key_sample)
-        return agent_state, replay_state, updates + 1, key, jax.tree.map(jnp.add, sums, metrics)
+    def vector_step(state: LoopState, _) -> tuple[LoopState, StepLog]:
+        state, (actions, key_update) = act_and_store(state)
+        handle = env.send(state.handle, actions.reshape(-1))
+        if overlap:
+            handle, state = jax.lax.optimization_barrier((handle, state))  # the updates wait for the send
+            state, (num_updates, sums) = learn_owed(state, key_update)
+            state, new = _receive(env, state, handle, actions.shape)
+        else:
+            state, new = _receive(env, state, handle, actions.shape)
+            state, new = jax.lax.optimization_barrier((state, new))  # the updates wait for the step
+            state, (num_updates, sums) = learn_owed(state, key_update)
+        state, log_games = take_step(state, new)
+        return state, StepLog(*log_games, num_updates, sums)
+
+    def chunk(state: LoopState, num_steps: int) -> tuple[LoopState, StepLog]:
+        return jax.lax.scan(vector_step, state, None, length=num_steps)
+
+    return chunk
+
+
+def _act_and_store(
+    agent: Agent, replay: Replay, epsilon_fn: Callable[[jax.Array], jax.Array], stacked: bool
+) -> Callable[[LoopState], tuple[LoopState, tuple[jax.Array, jax.Array]]]:
+    """One seed's actions, its observations stored with them; the key its updates will use."""
 
     def act_and_store(state: LoopState) -> tuple[LoopState, tuple[jax.Array, jax.Array]]:
-        """One seed's actions, its observations stored with them; the key its updates will use."""
         key, key_act, key_update = jax.random.split(state.key, 3)
         current = state.env_step
         actions = agent.act(state.agent, current.obs, key_act, epsilon_fn(state.env_steps))
@@ -216,8 +237,21 @@ def make_train_chunk(
         )
         return state._replace(replay=replay.add(state.replay, stored), key=key), (actions, key_update)
 
+    return act_and_store
+
+
+def _learn_owed(
+    learn: LearnStep, replay: Replay, zeros: dict[str, jax.Array], learning_starts: int, replay_ratio: float
+) -> Callable[[LoopState, jax.Array], tuple[LoopState, tuple[jax.Array, dict]]]:
+    """One seed's updates owed after a vector step: they read the replay, not the new step."""
+
+    def update_once(_, carry):
+        agent_state, replay_state, updates, key, sums = carry
+        key, key_sample = jax.random.split(key)
+        agent_state, replay_state, metrics = learn(agent_state, replay_state, updates, key_sample)
+        return agent_state, replay_state, updates + 1, key, jax.tree.map(jnp.add, sums, metrics)
+
     def learn_owed(state: LoopState, key_update: jax.Array) -> tuple[LoopState, tuple[jax.Array, dict]]:
-        """One seed's updates owed after this vector step: they read the replay, not the new step."""
         num_envs = state.env_step.obs.shape[0]
         fresh_steps = state.fresh_steps + num_envs
         # After T steps, floor((T - learning_starts) * replay_ratio) updates have been done.
@@ -238,47 +272,31 @@ def make_train_chunk(
         )
         return state, (num_updates, sums)
 
-    def take_step(state: LoopState, new: EnvStep) -> tuple[LoopState, tuple[jax.Array, ...]]:
-        """One seed's bookkeeping of the environments' step `new`: scores and lengths of its games."""
-        current = state.env_step
-        score = state.score + new.score
-        length = state.length + (~current.game_over).astype(jnp.int32)  # a game's end is followed by a reset
-        state = state._replace(
-            env_step=new,
-            score=jnp.where(new.game_over, 0.0, score),
-            length=jnp.where(new.game_over, 0, length),
-        )
-        return state, (new.game_over, score, length)
+    return learn_owed
 
-    act_and_store, learn_owed, take_step = (
-        per_seed(fn, num_seeds) for fn in (act_and_store, learn_owed, take_step)
+
+def _take_step(state: LoopState, new: EnvStep) -> tuple[LoopState, tuple[jax.Array, ...]]:
+    """One seed's bookkeeping of the environments' step `new`: scores and lengths of its games."""
+    current = state.env_step
+    score = state.score + new.score
+    length = state.length + (~current.game_over).astype(jnp.int32)  # a game's end is followed by a reset
+    state = state._replace(
+        env_step=new,
+        score=jnp.where(new.game_over, 0.0, score),
+        length=jnp.where(new.game_over, 0, length),
     )
+    return state, (new.game_over, score, length)
 
-    def receive(state: LoopState, handle: jax.Array, shape: tuple[int, ...]) -> tuple[LoopState, EnvStep]:
-        # The barrier ties the handle to the state: what follows it waits for what precedes it.
-        handle, state = jax.lax.optimization_barrier((handle, state))
-        handle, new = env.recv(handle)
-        new = jax.tree.map(lambda x: x.reshape(shape + x.shape[1:]), new)  # by seed, if several
-        return state._replace(handle=handle), new
 
-    def vector_step(state: LoopState, _) -> tuple[LoopState, StepLog]:
-        state, (actions, key_update) = act_and_store(state)
-        handle = env.send(state.handle, actions.reshape(-1))
-        if overlap:
-            handle, state = jax.lax.optimization_barrier((handle, state))  # the updates wait for the send
-            state, (num_updates, sums) = learn_owed(state, key_update)
-            state, new = receive(state, handle, actions.shape)
-        else:
-            state, new = receive(state, handle, actions.shape)
-            state, new = jax.lax.optimization_barrier((state, new))  # the updates wait for the step
-            state, (num_updates, sums) = learn_owed(state, key_update)
-        state, log_games = take_step(state, new)
-        return state, StepLog(*log_games, num_updates, sums)
-
-    def chunk(state: LoopState, num_steps: int) -> tuple[LoopState, StepLog]:
-        return jax.lax.scan(vector_step, state, None, length=num_steps)
-
-    return chunk
+def _receive(
+    env: XlaEnv, state: LoopState, handle: jax.Array, shape: tuple[int, ...]
+) -> tuple[LoopState, EnvStep]:
+    """The environments' step after `send`, shaped by seed (when several)."""
+    # The barrier ties the handle to the state: what follows it waits for what precedes it.
+    handle, state = jax.lax.optimization_barrier((handle, state))
+    handle, new = env.recv(handle)
+    new = jax.tree.map(lambda x: x.reshape(shape + x.shape[1:]), new)
+    return state._replace(handle=handle), new
 
 
 def zero_metrics(learn: LearnStep, agent_state: Any, replay_state: ReplayState) -> dict:

@@ -250,12 +250,24 @@ def with_added_settings(saved: dict[str, Any], names: Any) -> dict[str, Any]:
     return {**{k: v for k, v in ADDED_SETTINGS.items() if k in names}, **saved}
 
 
-def check_same_run(path: Path, saved: dict, new: dict, algo: str) -> None:
-    """Refuses to resume the run recorded as `saved` with a request (`new`) whose settings differ."""
-    recorded = with_added_settings(saved["config"], new["config"])  # a run from before a setting existed
-    diffs = config_differences(recorded, new["config"], RESUMABLE)
+def setting_differences(saved: dict[str, Any], algo: str, config: dict[str, Any]) -> list[str]:
+    """What a request (an algorithm and its settings) changes of the run recorded as `saved`, beyond the
+    settings a resume may change; a line each."""
+    recorded = with_added_settings(saved["config"], config)  # a run from before a setting existed
+    diffs = config_differences(recorded, config, RESUMABLE)
     if saved.get("algo") != algo:
         diffs.insert(0, f"algo: run has {saved.get('algo')!r}, asked for {algo!r}")
+    return diffs
+
+
+def holds_run(path: Path) -> bool:
+    """Whether `path` holds a run (its record)."""
+    return (Path(path) / CONFIG_FILE).is_file()
+
+
+def check_same_run(path: Path, saved: dict, new: dict, algo: str) -> None:
+    """Refuses to resume the run recorded as `saved` with a request (`new`) whose settings differ."""
+    diffs = setting_differences(saved, algo, new["config"])
     if diffs:
         raise RunDirError(
             f"--resume {path}: that run was made with other settings:\n  "
