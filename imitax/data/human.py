@@ -1,11 +1,6 @@
-"""Recording a person's play: `imitax record human` opens a window, maps the keyboard to the game's
-actions, and writes every finished game to a demonstration dataset the moment it ends.
-
-Keys: the arrow keys move, SPACE fires, P pauses, R abandons the current game and starts a new one,
-ESC or Q (or closing the window) quits. The held keys form an ALE action name, read literally: the
-right arrow means the game's RIGHT action, whatever RIGHT does on screen. In Pong RIGHT moves the paddle
-up and LEFT moves it down (the window says so), and Pong's minimal action set has no UP or DOWN at all.
-See `action_for_keys` for how a combination the game lacks falls back.
+"""Recording a person's play: `imitax record human` opens a window (`imitax.data.play_window`: the keys,
+how they map to the game's actions, the pace), and writes every finished game to a demonstration dataset
+the moment it ends.
 
 Each episode is stored as the agent would have seen it (`imitax.data.dataset`): the newest
 preprocessed frame of each of the T+1 observations, the T actions executed (also the labels: a person's
@@ -22,19 +17,15 @@ loop as a person's.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import os
 import signal
 import threading
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
-import pygame
 
 from imitax.data.dataset import (
     DATA_DIR,
@@ -45,23 +36,34 @@ from imitax.data.dataset import (
     Source,
     load_dataset,
 )
+from imitax.data.play_window import (
+    CONTROLS,
+    EMULATOR_HZ,
+    HEADLESS_DRIVERS,
+    HINTS,
+    KEYS_HELP,
+    DisplayError,
+    PlayWindow,
+    action_for_keys,
+    close_display,
+    headless_requested,
+    open_display,
+)
 from imitax.envs import AtariEnv, AtariPreset, canonical_game, get_preset
-from imitax.envs.games import nearest_action
+from imitax.types import EnvSpec
 
-EMULATOR_HZ = 60
-"""Frames per second of the Atari 2600, the pace its games were made for."""
-
-HEADLESS_DRIVERS = ("dummy", "offscreen")
-"""SDL video drivers that draw nowhere: fine for tests, useless to a player."""
-
-KEYS_HELP = "arrows move   SPACE fire   P pause   R restart   ESC/Q quit"
-
-HINTS = {"Pong": "Pong: the RIGHT arrow moves your paddle up, LEFT moves it down"}
-"""Games whose action names do not match their screen directions; shown under the screen."""
-
-
-class DisplayError(RuntimeError):
-    """No screen to show the recorder's window on."""
+__all__ = [  # the window's names too, importable from here as before the window had its own module
+    "CONTROLS",
+    "EMULATOR_HZ",
+    "HEADLESS_DRIVERS",
+    "HINTS",
+    "KEYS_HELP",
+    "DisplayError",
+    "HumanRecordConfig",
+    "RecordReport",
+    "action_for_keys",
+    "record_human",
+]
 
 
 @dataclass(frozen=True)
@@ -120,82 +122,6 @@ class RecordReport:
             return "No episode was saved."
         scores = ", ".join(f"{s:g}" for s in self.scores)
         return f"Saved {self.episodes} episodes ({self.steps:,} steps; scores {scores}) to {self.path}."
-
-
-# -- keyboard to actions -----------------------------------------------------------------------------------
-
-CONTROLS = ("UP", "DOWN", "LEFT", "RIGHT", "FIRE")
-"""The parts of an ALE action name a player can hold."""
-
-
-def action_for_keys(held: Collection[str], meanings: Sequence[str]) -> int:
-    """The index in `meanings` of the action a set of held controls asks for.
-
-    The held controls (a subset of `CONTROLS`) spell an ALE action name: vertical, then horizontal, then
-    FIRE ("UP" + "RIGHT" + "FIRE" -> "UPRIGHTFIRE"); opposite directions held together cancel. Names are
-    read literally, never by screen direction: in Pong "RIGHT" is the action that moves the paddle up.
-    When the game lacks that exact action, the nearest one it has keeps as many held controls as possible,
-    preferring to keep movement over FIRE and horizontal over vertical movement (RIGHT+FIRE in Breakout,
-    which has no RIGHTFIRE, moves right; UP+FIRE in Pong, which has no UP, fires). NOOP when nothing held
-    matches an action (UP alone in Pong).
-    """
-    unknown = set(held) - set(CONTROLS)
-    if unknown:
-        raise ValueError(f"unknown controls {sorted(unknown)}; controls are {CONTROLS}")
-    vertical = ("UP" if "UP" in held else "DOWN") if ("UP" in held) != ("DOWN" in held) else ""
-    horizontal = ("LEFT" if "LEFT" in held else "RIGHT") if ("LEFT" in held) != ("RIGHT" in held) else ""
-    index = nearest_action(vertical, horizontal, "FIRE" in held, meanings)
-    if index is not None:
-        return index
-    return meanings.index("NOOP") if "NOOP" in meanings else 0
-
-
-def _key_controls() -> dict[int, str]:
-    return {
-        pygame.K_UP: "UP",
-        pygame.K_DOWN: "DOWN",
-        pygame.K_LEFT: "LEFT",
-        pygame.K_RIGHT: "RIGHT",
-        pygame.K_SPACE: "FIRE",
-    }
-
-
-@dataclass
-class _Controls:
-    """The keyboard's state between frames, and what this frame's events asked for."""
-
-    held: set[str] = dataclasses.field(default_factory=set)
-    tapped: set[str] = dataclasses.field(default_factory=set)  # pressed during this frame
-    paused: bool = False
-    quit: bool = False
-    restart: bool = False
-
-    def read(self, events: Iterable[Any], keys: dict[int, str]) -> None:
-        self.tapped, self.restart = set(), False
-        for event in events:
-            if event.type == pygame.QUIT:
-                self.quit = True
-            elif event.type == pygame.WINDOWFOCUSLOST:  # keys released elsewhere never come back up
-                self.held.clear()
-                self.paused = True
-            elif event.type == pygame.KEYDOWN:
-                if event.key in (pygame.K_ESCAPE, pygame.K_q):
-                    self.quit = True
-                elif event.key == pygame.K_p:
-                    self.paused = not self.paused
-                elif event.key == pygame.K_r:
-                    self.restart = True
-                elif event.key in keys:
-                    self.held.add(keys[event.key])
-                    self.tapped.add(keys[event.key])
-            elif event.type == pygame.KEYUP and event.key in keys:
-                self.held.discard(keys[event.key])
-
-    @property
-    def active(self) -> set[str]:
-        """Controls that act on this step: those held, and those tapped (pressed and released) within the
-        frame, so a tap shorter than a frame still counts once."""
-        return self.held | self.tapped
 
 
 # -- episodes ------------------------------------------------------------------------------------------------
@@ -266,81 +192,109 @@ def _deferred_interrupt() -> Iterator[None]:
             raise KeyboardInterrupt
 
 
-# -- the window ----------------------------------------------------------------------------------------------
-
-
-def _open_display() -> None:
-    """Starts pygame's display, or says clearly why there is no screen to play on."""
-    requested = os.environ.get("SDL_VIDEODRIVER", "")
-    advice = (
-        "Run it on a machine with a screen (over ssh: ssh -X, or set DISPLAY), or set SDL_VIDEODRIVER=dummy "
-        "to run it headless for testing (nobody can play then)."
-    )
-    try:
-        pygame.display.init()
-    except pygame.error as err:
-        raise DisplayError(f"No display is available for the recorder's window ({err}). {advice}") from None
-    driver = pygame.display.get_driver()
-    if driver in HEADLESS_DRIVERS and requested not in HEADLESS_DRIVERS:
-        pygame.display.quit()
-        raise DisplayError(
-            f"No display is available for the recorder's window (SDL fell back to its {driver!r} driver, "
-            f"which draws nowhere). {advice}"
-        )
-
-
-class _Window:
-    """The game's screen, zoomed, between a header (game, episode, score, action) and a footer (keys)."""
-
-    def __init__(self, title: str, scale: int, hint: str | None):
-        pygame.font.init()
-        self.font = pygame.font.Font(None, max(14, 6 * scale))
-        line = self.font.get_linesize()
-        self.pad = max(2, scale)
-        self.footer = [KEYS_HELP] + ([hint] if hint else [])
-        self.top = line + 2 * self.pad
-        self.screen_size = (160 * scale, 210 * scale)
-        height = self.top + self.screen_size[1] + len(self.footer) * line + 2 * self.pad
-        self.surface = pygame.display.set_mode((self.screen_size[0], height))
-        pygame.display.set_caption(title)
-        self.game = pygame.Surface((160, 210))
-
-    def _text(self, text: str, x: int, y: int, color=(230, 230, 230), right: bool = False) -> None:
-        rendered = self.font.render(text, True, color)
-        self.surface.blit(rendered, (x - rendered.get_width() if right else x, y))
-
-    def draw(self, rgb: np.ndarray, header: str, action: str, message: str, paused: bool) -> None:
-        self.surface.fill((24, 24, 24))
-        pygame.surfarray.blit_array(self.game, rgb.swapaxes(0, 1))  # (210, 160, 3) -> (160, 210, 3)
-        area = self.surface.subsurface(pygame.Rect((0, self.top), self.screen_size))
-        pygame.transform.scale(self.game, self.screen_size, area)
-        self._text(message or header, self.pad, self.pad, (255, 220, 120) if message else (230, 230, 230))
-        self._text(action, self.screen_size[0] - self.pad, self.pad, (140, 200, 255), right=True)
-        y = self.top + self.screen_size[1] + self.pad
-        for line in self.footer:
-            self._text(line, self.pad, y, (170, 170, 170))
-            y += self.font.get_linesize()
-        if paused:
-            shade = pygame.Surface(self.screen_size, pygame.SRCALPHA)
-            shade.fill((0, 0, 0, 150))
-            area.blit(shade, (0, 0))
-            text = self.font.render("PAUSED - press P to play", True, (255, 255, 255))
-            area.blit(text, text.get_rect(center=(self.screen_size[0] // 2, self.screen_size[1] // 2)))
-        pygame.display.flip()
-
-
-def _event_batches(events: Iterable[Iterable[Any]] | None) -> Iterator[list[Any]]:
-    """One list of events per frame: the keyboard's, or the scripted ones posted to the same queue."""
-    if events is None:
-        while True:
-            yield pygame.event.get()
-    for batch in events:
-        for event in batch:
-            pygame.event.post(event)
-        yield pygame.event.get()
-
-
 # -- the session ---------------------------------------------------------------------------------------------
+
+
+class _Session:
+    """The games played in one window, each written to the dataset as soon as it ends, and the tally."""
+
+    def __init__(
+        self,
+        config: HumanRecordConfig,
+        game: str,
+        env: AtariEnv,
+        writer: DatasetWriter,
+        window: PlayWindow,
+        first_seed: int,
+    ):
+        self.config, self.game, self.env = config, game, env
+        self.writer, self.window = writer, window
+        self.out = Path(config.out)
+        self.first_seed = first_seed
+        self.scores: list[float] = []
+        self.steps = 0
+        self.partial_saved = False
+        self.started = self.finished = 0
+        self.recording = self._new_game()
+
+    def _new_game(self) -> _Recording:
+        self.started += 1
+        return _Recording(self.env, self.first_seed + self.started - 1, self.config.keep_rgb)
+
+    def _save(self, recording: _Recording) -> None:
+        """Writes the game, marked truncated if unfinished; Ctrl-C waits until the books are kept."""
+        cut = not recording.finished
+        episode = recording.episode(cut=cut)
+        with _deferred_interrupt():
+            index = self.writer.add(episode)
+            recording.saved = True
+            self.scores.append(episode.score)
+            self.steps += episode.num_steps
+            self.partial_saved |= cut
+        ending = "unfinished game" if cut else "game"
+        message = f"{ending} saved: score {episode.score:g}, {episode.num_steps} steps"
+        self.window.flash(message)
+        print(f"{self.out}: episode_{index}: {message}", flush=True)
+
+    def _restart(self) -> None:
+        """Abandons the game for a new one (R), saving it first with `keep_partial`."""
+        if self.config.keep_partial and self.recording.steps:
+            self._save(self.recording)
+        self.recording = self._new_game()
+
+    def _step_until_enough(self, action: int) -> bool:
+        """Plays one step, saving the game if it ended and starting the next one; whether that game was the
+        last of the `episodes` asked for (the next one is not started then)."""
+        if not self.recording.step(action):
+            return False
+        self._save(self.recording)
+        self.finished += 1
+        if self.config.episodes and self.finished >= self.config.episodes:
+            return True
+        self.recording = self._new_game()
+        return False
+
+    def _header(self) -> str:
+        total = f"/{self.config.episodes}" if self.config.episodes else ""
+        return f"{self.game}  episode {self.started}{total}  score {self.recording.score:g}"
+
+    def play(self, max_frames: int | None) -> str:
+        """Plays frame after frame until something ends the session; what did (`RecordReport.stopped_by`)."""
+        frames = 0
+        try:
+            while max_frames is None or frames < max_frames:
+                controls = self.window.read_controls()
+                if controls is None:
+                    return "events"
+                if controls.quit:
+                    return "quit"
+                if controls.restart:
+                    self._restart()
+                action = self.window.action()
+                if not controls.paused and self._step_until_enough(action):
+                    return "episodes"
+                self.window.show(self.env.render(), self._header(), action)
+                frames += 1
+        except KeyboardInterrupt:
+            return "interrupted"
+        return "max_frames"
+
+    def save_last_game(self) -> None:
+        """Saves the game left when the session ended, if it is finished or `keep_partial` asks for it."""
+        # A game that ended just as Ctrl-C came is saved as finished; an unfinished one only if asked.
+        recording = self.recording
+        if not recording.saved and (recording.finished or (self.config.keep_partial and recording.steps)):
+            self._save(recording)
+
+    def report(self, stopped_by: str) -> RecordReport:
+        return RecordReport(
+            path=self.out,
+            episodes=len(self.scores),
+            steps=self.steps,
+            scores=tuple(self.scores),
+            partial_saved=self.partial_saved,
+            stopped_by=stopped_by,
+        )
 
 
 def _check_config(config: HumanRecordConfig) -> None:
@@ -350,6 +304,41 @@ def _check_config(config: HumanRecordConfig) -> None:
         raise ValueError(f"fps must be >= 0 (0 runs as fast as possible), got {config.fps}")
     if not 1 <= config.scale <= 16:
         raise ValueError(f"scale must be between 1 and 16, got {config.scale}")
+
+
+def _check_the_session_can_end(
+    config: HumanRecordConfig, events: Iterable[Iterable[Any]] | None, max_frames: int | None
+) -> None:
+    """Refuses a headless session that nothing would ever stop: nobody can press ESC in a hidden window."""
+    if headless_requested() and events is None and max_frames is None and config.episodes == 0:
+        raise ValueError(
+            f"SDL_VIDEODRIVER={os.environ['SDL_VIDEODRIVER']} shows no window, so nobody can play or quit: "
+            "unset it to play, or give scripted events, max_frames or a number of episodes."
+        )
+
+
+def _first_seed(config: HumanRecordConfig, out: Path, had_dataset: bool) -> int:
+    """The seed of the session's first game: after the saved games when appending (new games, not replays
+    of the saved ones)."""
+    if config.append and had_dataset:
+        return config.seed + load_dataset(out).num_episodes
+    return config.seed
+
+
+def _open_writer(config: HumanRecordConfig, out: Path, spec: EnvSpec, natural_fps: float) -> DatasetWriter:
+    return DatasetWriter(
+        out,
+        spec,
+        Source(kind="human", name=config.player),
+        extra_info={
+            "fps": config.fps,
+            "natural_fps": natural_fps,
+            "seed": config.seed,
+            "player": config.player,
+            "keep_rgb": config.keep_rgb,
+        },
+        append=config.append,
+    )
 
 
 def _remove_empty_dataset(path: Path, path_existed: bool) -> None:
@@ -390,122 +379,33 @@ def record_human(
     _check_config(config)
     game = canonical_game(config.env)
     preset = get_preset(preset if preset is not None else config.env_preset)
-    headless = os.environ.get("SDL_VIDEODRIVER", "") in HEADLESS_DRIVERS
-    if headless and events is None and max_frames is None and config.episodes == 0:
-        raise ValueError(
-            f"SDL_VIDEODRIVER={os.environ['SDL_VIDEODRIVER']} shows no window, so nobody can play or quit: "
-            "unset it to play, or give scripted events, max_frames or a number of episodes."
-        )
+    _check_the_session_can_end(config, events, max_frames)
     env = AtariEnv(game, preset, training=False, seed=config.seed, render_mode="rgb_array")
-    meanings = env.spec_.action_meanings
     out = Path(config.out)
     path_existed = out.exists()
     had_dataset = (out / DATA_DIR / METADATA_FILE).exists()
-    first_seed = config.seed
-    if config.append and had_dataset:
-        first_seed += load_dataset(out).num_episodes  # new games, not replays of the saved ones
+    first_seed = _first_seed(config, out, had_dataset)
     natural_fps = EMULATOR_HZ / preset.frame_skip
-    scores: list[float] = []
-    created = False
-    _open_display()
+    created = False  # only a dataset this session created is removed when it saved nothing
+    session: _Session | None = None
+    open_display()
     try:
-        writer = DatasetWriter(
-            out,
-            env.spec_,
-            Source(kind="human", name=config.player),
-            extra_info={
-                "fps": config.fps,
-                "natural_fps": natural_fps,
-                "seed": config.seed,
-                "player": config.player,
-                "keep_rgb": config.keep_rgb,
-            },
-            append=config.append,
-        )
+        writer = _open_writer(config, out, env.spec_, natural_fps)
         created = not had_dataset
-        title = f"imitax record human: {game} ({preset.name}) -> {out}"
-        window = _Window(title, config.scale, HINTS.get(game))
-        keys = _key_controls()
-        controls = _Controls()
-        clock = pygame.time.Clock()
-        steps = 0
-        partial_saved = False
-        started = finished = 0
-        message, message_frames = "", 0
-        message_length = int(2 * (config.fps or natural_fps))  # about two seconds
-
-        def save(recording: _Recording) -> None:
-            """Writes the game, marked truncated if unfinished; Ctrl-C waits until the books are kept."""
-            nonlocal steps, partial_saved, message, message_frames
-            cut = not recording.finished
-            episode = recording.episode(cut=cut)
-            with _deferred_interrupt():
-                index = writer.add(episode)
-                recording.saved = True
-                scores.append(episode.score)
-                steps += episode.num_steps
-                partial_saved |= cut
-            ending = "unfinished game" if cut else "game"
-            message = f"{ending} saved: score {episode.score:g}, {episode.num_steps} steps"
-            message_frames = message_length
-            print(f"{out}: episode_{index}: {message}", flush=True)
-
-        def new_game() -> _Recording:
-            nonlocal started
-            started += 1
-            return _Recording(env, first_seed + started - 1, config.keep_rgb)
-
-        recording = new_game()
-        frames = 0
-        stopped_by = ""
-        batches = _event_batches(events)
-        try:
-            while True:
-                if max_frames is not None and frames >= max_frames:
-                    stopped_by = "max_frames"
-                    break
-                batch = next(batches, None)
-                if batch is None:
-                    stopped_by = "events"
-                    break
-                controls.read(batch, keys)
-                if controls.quit:
-                    stopped_by = "quit"
-                    break
-                if controls.restart:
-                    if config.keep_partial and recording.steps:
-                        save(recording)
-                    recording = new_game()
-                action = action_for_keys(controls.active, meanings)
-                if not controls.paused and recording.step(action):
-                    save(recording)
-                    finished += 1
-                    if config.episodes and finished >= config.episodes:
-                        stopped_by = "episodes"
-                        break
-                    recording = new_game()
-                total = f"/{config.episodes}" if config.episodes else ""
-                header = f"{game}  episode {started}{total}  score {recording.score:g}"
-                window.draw(
-                    env.render(), header, meanings[action], message if message_frames else "", controls.paused
-                )
-                message_frames = max(0, message_frames - 1)
-                frames += 1
-                clock.tick(config.fps)  # 0: no limit
-        except KeyboardInterrupt:
-            stopped_by = "interrupted"
-        # A game that ended just as Ctrl-C came is saved as finished; an unfinished one only if asked.
-        if not recording.saved and (recording.finished or (config.keep_partial and recording.steps)):
-            save(recording)
+        window = PlayWindow(
+            f"imitax record human: {game} ({preset.name}) -> {out}",
+            scale=config.scale,
+            hint=HINTS.get(game),
+            meanings=env.spec_.action_meanings,
+            fps=config.fps,
+            natural_fps=natural_fps,
+            events=events,
+        )
+        session = _Session(config, game, env, writer, window, first_seed)
+        stopped_by = session.play(max_frames)
+        session.save_last_game()
+        return session.report(stopped_by)
     finally:
-        pygame.display.quit()
-        if created and not scores:
+        close_display()
+        if created and (session is None or not session.scores):
             _remove_empty_dataset(out, path_existed)
-    return RecordReport(
-        path=out,
-        episodes=len(scores),
-        steps=steps,
-        scores=tuple(scores),
-        partial_saved=partial_saved,
-        stopped_by=stopped_by,
-    )
