@@ -17,6 +17,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from imitax.data.record import ExpertRecordConfig, record_expert
 from imitax.trials import final_eval, make_trial, run_local, trial_state
 
 BUDGETS = ("tiny", "cpu", "full")
@@ -50,7 +51,6 @@ def _demo_flags(setting: Setting, game: str, budget: str, demos: list[str] | Non
 
 def _record_demos(setting: Setting, game: str, budget: str, out: Path) -> None:
     """Records the built-in expert's demonstrations once; later runs reuse them."""
-    from imitax.data.record import ExpertRecordConfig, record_expert
 
     path = out / f"demos-{game.lower()}-{budget}"
     if not (path / "data" / "metadata.json").exists():

@@ -17,7 +17,9 @@ from typing import Any
 
 import numpy as np
 
+from imitax.envs import AtariEnv
 from imitax.train import run_dir as rd
+from imitax.train.loading import load_agent
 
 GIF_STEPS = 400  # agent steps shown (16 s of play at 4 frames a step)
 FINETUNE_NAMES = {"dqfd": "DQfD", "dqn": "DQN"}
@@ -118,9 +120,6 @@ def play_gif(run_dir: Path, out: Path, seed: int, steps: int = GIF_STEPS) -> flo
     """A GIF of a run's final agent playing (greedy) for up to `steps` steps; returns its score."""
     import jax
     from PIL import Image
-
-    from imitax.envs import AtariEnv
-    from imitax.train.loading import load_agent
 
     loaded = load_agent(run_dir)
     act = jax.jit(loaded.agent.act)

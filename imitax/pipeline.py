@@ -24,10 +24,15 @@ from typing import Any, Literal
 from imitax.agents.algorithms import BC_DEFAULT, DAGGER_DEFAULT, DQFD_FAST, DQN_FAST
 from imitax.agents.config import AgentConfig
 from imitax.data.dataset import load_dataset, write_json
+from imitax.data.record import ExpertRecordConfig, record_expert
 from imitax.envs import canonical_game
+from imitax.experts import available_experts, default_expert
+from imitax.job_report import write_report
 from imitax.train import run_dir as rd
+from imitax.train.evaluation import evaluate_run
 from imitax.train.runner import train
 from imitax.train.schedule import final_step
+from imitax.train.teacher import make_teacher
 
 JOB_FILE = "job.json"
 AGGREGATE = "aggregate"  # DAgger's labelled data, inside its stage's directory, for fine-tuning
@@ -253,14 +258,11 @@ class MainJob:
         self.config, self.argv = config, argv
         self.root = Path(config.run_dir)
         self.game = canonical_game(config.env)
-        from imitax.experts import available_experts, default_expert
 
         for path in config.demos:  # a missing or damaged dataset fails before anything is written
             load_dataset(path)
         has_expert = any(self.game in games for games in available_experts().values())
         if config.expert:
-            from imitax.train.teacher import make_teacher
-
             # A bad --expert fails before anything is written; an agent's is named by its absolute path,
             # since stage directories are named by a hash of their settings.
             self.expert = make_teacher(config.expert, self.game).name
@@ -285,7 +287,6 @@ class MainJob:
                 return None
             stages.append(stage)
         print("\n== evaluation and report", flush=True)
-        from imitax.job_report import write_report
 
         page = write_report(self.root, stages, expert_returns, self._random_returns(stages[0]), self)
         print(f"\nDone in {(time.perf_counter() - start) / 60:.1f} minutes. Report: {page}")
@@ -311,7 +312,6 @@ class MainJob:
         if config.demos:
             paths = tuple(str(Path(p).resolve()) for p in config.demos)
             return paths, []
-        from imitax.data.record import ExpertRecordConfig, record_expert
 
         settings = {"env": self.game, "expert": self.expert, "games": config.budget.demo_games}
         out = self.root / f"demos-{_key({**settings, 'seed': config.seed})}"
@@ -351,7 +351,6 @@ class MainJob:
 
     def _random_returns(self, stage: Stage) -> list[float]:
         """Random play's scores under the same evaluation protocol (epsilon 1 with any checkpoint)."""
-        from imitax.train.evaluation import evaluate_run
 
         episodes = self.config.budget.eval_episodes
         result, _ = evaluate_run(str(stage.path), episodes, 1.0, seed=self.config.seed)

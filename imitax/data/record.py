@@ -21,6 +21,8 @@ import numpy as np
 
 from imitax.data.dataset import DatasetWriter, Episode, Source
 from imitax.envs import AtariEnv, canonical_game, get_preset
+from imitax.train.loading import load_agent
+from imitax.train.teacher import AgentTeacher, make_teacher
 
 NoiseKind = Literal["uniform", "other"]
 
@@ -293,7 +295,6 @@ class ExpertRecordConfig(RecordSettings):
 
 def record_expert(config: ExpertRecordConfig) -> RecordReport:
     """Records `config.episodes` games of a built-in expert."""
-    from imitax.train.teacher import AgentTeacher, make_teacher
 
     game = canonical_game(config.env)
     expert = make_teacher(config.expert, game, config.env_preset)
@@ -331,8 +332,6 @@ def record_agent(config: AgentRecordConfig) -> RecordReport:
     import dataclasses
 
     import jax
-
-    from imitax.train.loading import load_agent
 
     loaded = load_agent(config.run_dir, config.step)
     if loaded.spec.preset is None:

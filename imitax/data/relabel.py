@@ -17,7 +17,6 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import h5py
 import numpy as np
@@ -35,10 +34,8 @@ from imitax.data.dataset import (
 )
 from imitax.data.record import unpack_state
 from imitax.envs import AtariPreset
-
-if TYPE_CHECKING:
-    from imitax.experts import Oracle
-    from imitax.train.teacher import AgentTeacher
+from imitax.experts import Oracle
+from imitax.train.teacher import AgentTeacher, make_teacher
 
 
 @dataclass(frozen=True)
@@ -131,9 +128,6 @@ def relabel(config: RelabelConfig) -> RelabelReport:
       DatasetError: a built-in expert is asked but the dataset has no emulator states. ValueError: the
         teacher does not play the dataset's game or preset. Nothing is written then.
     """
-    from imitax.experts import Oracle
-    from imitax.train.teacher import AgentTeacher, make_teacher
-
     dataset = load_dataset(config.dataset)
     info = dataset.info
     preset = AtariPreset(**{f.name: info["preset"][f.name] for f in dataclasses.fields(AtariPreset)})

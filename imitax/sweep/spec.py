@@ -32,6 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from imitax.agents.algorithms import ALGORITHMS
+
 KEYS = ("name", "algo", "preset", "base", "grid", "random", "samples", "search_seed", "seeds", "games")
 KEYS += ("resources",)
 DISTRIBUTIONS = ("choice", "uniform", "loguniform", "randint")
@@ -101,7 +103,6 @@ def load_spec(path: str | Path) -> SweepSpec:
 
 
 def spec_from_dict(data: dict[str, Any]) -> SweepSpec:
-    from imitax.agents.algorithms import ALGORITHMS
 
     for key in data:
         if key not in KEYS:

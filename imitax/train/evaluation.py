@@ -9,7 +9,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from imitax.envs import VecEnv
+from imitax.envs import VecEnv, make_vec_env
+from imitax.train.loading import load_agent
 from imitax.train.loop import seeds_vectorized
 
 
@@ -103,8 +104,6 @@ def evaluate_run(
 ) -> tuple[EvalResult, int]:
     """Plays `episodes` whole games with a run's checkpoint (the latest by default), on fresh evaluation
     environments (training-only settings off). Returns the result and the checkpoint's step."""
-    from imitax.envs import make_vec_env
-    from imitax.train.loading import load_agent
 
     loaded = load_agent(run_dir, step)
     config = loaded.config

@@ -16,6 +16,7 @@ import numpy as np
 from imitax.agents.config import AgentConfig
 from imitax.train import run_dir as rd
 from imitax.train.loading import load_run_config
+from imitax.train.runner import train as train_run
 
 TEXT_COLUMNS = ("phase", "returns")
 
@@ -115,7 +116,6 @@ def train(config: AgentConfig, *, resume: bool = False, quiet: bool = False) -> 
 
     Raises: as `imitax.train.runner.train`.
     """
-    from imitax.train.runner import train as train_run
 
     done = train_run(config, resume=resume, quiet=quiet)
     return Result(done.run_dir, load_runs(done.run_dir), done.env_steps, done.updates, done.interrupted)
