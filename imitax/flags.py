@@ -114,7 +114,7 @@ def saved_config(algo: Algorithm, path: Path) -> Any:
                 f"--resume {path}: that run was made by {record['algo']!r}, not {algo.name!r}; continue it "
                 f"with `imitax train {record['algo']} --resume {path}`."
             )
-        configs.append(config_from_record(algo.config, record, run))
+        configs.append(config_from_record(algo.config, record["config"], run, record.get("terms")))
     if not seeds:
         return configs[0]
     first = min(configs, key=lambda c: c.seed)

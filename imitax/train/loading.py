@@ -29,18 +29,20 @@ class LoadedAgent:
     step: int
 
 
-def config_from_record(cls: type, record: dict[str, Any], source: Path | None = None) -> Any:
-    """A config of class `cls` from a run's record: its settings (JSON lists back to tuples), with the loss
-    terms it recorded from outside imitax registered first.
+def config_from_record(
+    cls: type, saved: dict[str, Any], source: Path | None = None, terms: dict[str, str] | None = None
+) -> Any:
+    """A config of class `cls` from the settings a run record saved (JSON lists back to tuples), with the
+    loss terms it recorded from outside imitax (the record's "terms") registered first.
 
     Raises:
       RunDirError: the record lacks settings `cls` has. Today's defaults are not filled in (the run would
         not be the one recorded), only `run_dir.ADDED_SETTINGS`' values that reproduce runs recorded
         before them.
     """
-    register_sources(record.get("terms", {}))  # terms added from outside imitax, where the run found them
+    register_sources(terms or {})  # terms added from outside imitax, where the run found them
     names = [f.name for f in dataclasses.fields(cls) if f.init]
-    saved = with_added_settings(record["config"], names)
+    saved = with_added_settings(saved, names)
     missing = [name for name in names if name not in saved]
     if missing:
         where = source / CONFIG_FILE if source is not None else "the run's record"
@@ -65,7 +67,7 @@ def load_run_config(run_dir: str | Path) -> tuple[str, Any]:
         raise RunDirError(
             f"{run_dir} was trained with {algo!r}, which imitax cannot load ({', '.join(ALGORITHMS)})."
         )
-    return algo, config_from_record(ALGORITHMS[algo].config, record, run_dir)
+    return algo, config_from_record(ALGORITHMS[algo].config, record["config"], run_dir, record.get("terms"))
 
 
 def load_agent(run_dir: str | Path, step: int | None = None) -> LoadedAgent:
