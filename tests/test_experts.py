@@ -14,6 +14,7 @@ from imitax.experts import (
     default_expert,
     evaluate_expert,
     make_expert,
+    search_expert,
 )
 from imitax.experts.base import action_index
 
@@ -124,9 +125,15 @@ def test_action_index_is_found_by_meaning():
 
 
 def test_registry_lists_experts_and_defaults():
-    assert available_experts() == {"pong-search": ("Pong",), "breakout-search": ("Breakout",)}
-    assert default_expert("pong") == "pong-search"
-    assert default_expert("ALE/Breakout-v5") == "breakout-search"
+    assert available_experts() == {
+        "pong-sight": ("Pong",),
+        "breakout-sight": ("Breakout",),
+        "pong-search": ("Pong",),
+        "breakout-search": ("Breakout",),
+    }
+    assert default_expert("pong") == "pong-sight"  # the defaults decide from what a learner sees
+    assert default_expert("ALE/Breakout-v5") == "breakout-sight"
+    assert search_expert("pong") == "pong-search" and search_expert("Breakout") == "breakout-search"
     assert isinstance(make_expert("pong-search", "PongNoFrameskip-v4"), PongSearchExpert)
     assert isinstance(make_expert("breakout-search", "breakout"), BreakoutSearchExpert)
 

@@ -14,9 +14,11 @@ import dataclasses
 import json
 import shutil
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import h5py
 import numpy as np
@@ -33,8 +35,9 @@ from imitax.data.dataset import (
     writer_lock,
 )
 from imitax.data.record import unpack_state
-from imitax.envs import AtariPreset
+from imitax.envs import AtariPreset, atari_spec
 from imitax.experts import Oracle
+from imitax.experts.base import SightExpert
 from imitax.train.teacher import AgentTeacher, make_teacher
 
 
@@ -107,22 +110,41 @@ def stacked_frames(frames: np.ndarray, steps: np.ndarray, frame_stack: int) -> n
     return frames[np.maximum(steps[:, None] + offsets, 0)]
 
 
-def agent_labels(episode: Episode, teacher: AgentTeacher) -> np.ndarray:
-    """A trained agent's greedy action at each of the episode's T steps, from its stored frames, int64."""
-    stack = teacher.spec.frame_stack or 1
+def observation_labels(
+    episode: Episode, label: Callable[[np.ndarray], np.ndarray], frame_stack: int, chunk: int = 128
+) -> np.ndarray:
+    """A teacher's label at each of the episode's T steps, asked on its stored observations (`label`
+    maps stacks (N, frame_stack, H, W) to action indices), int64."""
     labels = np.zeros(episode.num_steps, np.int64)
-    chunk = 4 * teacher.batch
     for begin in range(0, episode.num_steps, chunk):
         steps = np.arange(begin, min(begin + chunk, episode.num_steps))
-        labels[steps] = teacher.label_observations(stacked_frames(episode.frames, steps, stack))
+        labels[steps] = label(stacked_frames(episode.frames, steps, frame_stack))
     return labels
+
+
+def _from_observations(
+    teacher: Any, game: str, preset: AtariPreset
+) -> Callable[[Episode], np.ndarray] | None:
+    """Labelling from stored frames, for a teacher that decides from observations (a trained agent, a
+    sight expert); None for one that needs emulator states."""
+    if isinstance(teacher, AgentTeacher):
+        stack = teacher.spec.frame_stack or 1
+        return lambda episode: observation_labels(
+            episode, teacher.label_observations, stack, 4 * teacher.batch
+        )
+    if isinstance(teacher, SightExpert):
+        spec = atari_spec(game, preset, False)
+        label = partial(teacher.label_observations, action_meanings=spec.action_meanings)
+        return lambda episode: observation_labels(episode, label, spec.frame_stack or 1)
+    return None
 
 
 def relabel(config: RelabelConfig) -> RelabelReport:
     """Writes the teacher's labels into the dataset (the old ones move to `infos/label_previous`).
 
-    A built-in expert decides in each stored emulator state; a trained agent (`--expert RUN_DIR`) on each
-    stored observation, so any dataset of its game and preset can be relabelled by it.
+    A search expert decides in each stored emulator state; a sight expert and a trained agent
+    (`--expert RUN_DIR`) on each stored observation, so any dataset of its game and preset can be
+    relabelled by them.
 
     Raises:
       DatasetError: a built-in expert is asked but the dataset has no emulator states. ValueError: the
@@ -132,23 +154,20 @@ def relabel(config: RelabelConfig) -> RelabelReport:
     info = dataset.info
     preset = AtariPreset(**{f.name: info["preset"][f.name] for f in dataclasses.fields(AtariPreset)})
     teacher = make_teacher(config.expert, info["game"], preset)
-    if isinstance(teacher, AgentTeacher):
-        extras: tuple[str, ...] = ()
-
-        def labelled(episode: Episode) -> np.ndarray:
-            return agent_labels(episode, teacher)
-    else:
+    labelled = _from_observations(teacher, info["game"], preset)
+    extras: tuple[str, ...] = ()
+    if labelled is None:
         if not info.get("restorable_states"):
             raise DatasetError(
-                f"{config.dataset} holds no emulator states, so no built-in expert can label its steps. "
-                "Record it again with --keep-states True (about 350 bytes a step for Pong), or relabel it "
-                "with a trained agent (--expert RUN_DIR), which reads the stored frames."
+                f"{config.dataset} holds no emulator states, so no built-in expert can label its steps by "
+                "search. Record it again with --keep-states True (about 350 bytes a step for Pong), or "
+                "relabel it with a sight expert or a trained agent (--expert RUN_DIR), which read the "
+                "stored frames."
             )
         oracle = Oracle(info["game"], preset, teacher.name, config.batch)
         extras = ("state", "state_length")
 
-        def labelled(episode: Episode) -> np.ndarray:
-            return oracle_labels(episode, oracle)
+        labelled = partial(oracle_labels, oracle=oracle)
 
     start = time.perf_counter()
     new_labels: dict[int, np.ndarray] = {}

@@ -1,18 +1,20 @@
-"""Built-in experts (no neural network) that play Atari games from the emulator state.
+"""Built-in experts (no neural network) that play Atari games.
 
-Each expert's decision is a pure function of the emulator state: it reads RAM and searches ahead on a
-private mirror emulator loaded with a clone of the env's state, so it can label any state a learner
-visits (DAgger's oracle) and leaves the env untouched (RAM, screen, random generator). How they play:
-`imitax.experts.search` (shared), `pong`, `breakout`.
+Two kinds, both deterministic:
+- sight experts (`pong_sight`, `breakout_sight`; the defaults) decide from the observation a learner
+  receives, the preprocessed frame stack, and nothing else: every label is a function of what a clone
+  sees, so a clone can reach them, and they label stored observations as well as live games;
+- search experts (`pong`, `breakout`, over `search`) read RAM and search ahead on a private mirror
+  emulator loaded with a clone of the env's state: the strongest players, and the oracle of stored
+  emulator states (`Oracle`). Their decisive choices are not functions of the frames (FIELD_NOTES).
 
-Measured by `benchmarks/demos.py` on the 2-core CPU (nature preset, `training=False`, seeds 0-9):
-- pong-search: 21-0 in all 10 games (mean +21.0), recorded at 626 steps/s, games of 3,562 to 4,536
-  steps (none near the 10,000-step budget). With 25% of executed actions random: mean +10.9 (-2 to
-  +16). As an oracle over 8 envs acting at random: 386 labels/s.
-- breakout-search: mean 771.8; 8 of 10 games clear both walls (864, the maximum), 2 stop at 403 when
-  the ball falls into a cycle that no hit position changes. The game cannot end once it is cleared,
-  so every game runs to the 27,000-step time limit. 335 steps/s over whole recorded games; about 175
-  steps/s while bricks remain (the first 2,000 steps). All figures: benchmarks/RESULTS.md.
+Measured (nature preset, `training=False`, whole games; benchmarks/RESULTS.md):
+- pong-sight: mean +18.8 over 30 games (24 won 20-1, 6 cut at +14 by the time limit in a rally that
+  repeats); machado preset +16.2 over 10; ~1,200 steps/s.
+- breakout-sight: mean 348.5 over 30 games (only 4 distinct games come out of the no-op starts); machado
+  196.2 over 10; ~1,500 steps/s.
+- pong-search: 21-0 in all 10 games, 626 steps/s; with 25% of executed actions random, +10.9.
+- breakout-search: mean 771.8 over 10 games; 8 clear both walls (864); 175-335 steps/s.
 """
 
 from imitax.experts.base import Expert, action_index
@@ -20,7 +22,13 @@ from imitax.experts.breakout import BreakoutSearchExpert
 from imitax.experts.evaluation import evaluate_expert
 from imitax.experts.oracle import Oracle
 from imitax.experts.pong import PongSearchExpert
-from imitax.experts.registry import available_experts, default_expert, make_expert
+from imitax.experts.registry import (
+    available_experts,
+    decisive_steps,
+    default_expert,
+    make_expert,
+    search_expert,
+)
 
 __all__ = [
     "BreakoutSearchExpert",
@@ -29,7 +37,9 @@ __all__ = [
     "PongSearchExpert",
     "action_index",
     "available_experts",
+    "decisive_steps",
     "default_expert",
     "evaluate_expert",
     "make_expert",
+    "search_expert",
 ]

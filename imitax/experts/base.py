@@ -1,7 +1,8 @@
 """What every built-in expert shares: the `Expert` protocol, intent-to-action mapping, and a private
 emulator for searching ahead without touching the environment.
 
-An expert's decision is a pure function of the emulator state. Searches run on a mirror emulator that
+A search expert's decision is a pure function of the emulator state; a sight expert's, of the observation
+stack alone (`SightExpert`). Searches run on a mirror emulator that
 loads a clone of the environment's state, so the environment itself is only read (`cloneState`,
 `getRAM`), never stepped, restored or re-rendered.
 """
@@ -44,11 +45,15 @@ def action_index(env: AtariEnv, ale_action: int) -> int:
     Raises:
       ValueError: the env's action set has no action with that meaning.
     """
+    return meaning_index(env.spec_.action_meanings, ale_action, env.spec_.name)
+
+
+def meaning_index(meanings: Sequence[str], ale_action: int, game: str = "the game") -> int:
+    """Index of a full-set ALE action among an action set's `meanings`."""
     meaning = ale_py.Action(ale_action).name
-    meanings = env.spec_.action_meanings
     if meaning not in meanings:
-        raise ValueError(f"{env.spec_.name} under this preset has no {meaning} action (it has {meanings})")
-    return meanings.index(meaning)
+        raise ValueError(f"{game} under this preset has no {meaning} action (it has {list(meanings)})")
+    return list(meanings).index(meaning)
 
 
 def check_game(expert: Expert, env: AtariEnv) -> None:
@@ -60,6 +65,31 @@ def check_game(expert: Expert, env: AtariEnv) -> None:
 def label_all(expert: Expert, envs: Sequence[AtariEnv]) -> np.ndarray:
     """The batched oracle call: one decision per env, int32 (N,)."""
     return np.array([expert.act(env) for env in envs], dtype=np.int32)
+
+
+class SightExpert:
+    """An expert that decides from the observation a learner receives (the preprocessed frame stack)
+    alone: no RAM, no emulator search, no memory, no randomness. Every label is a function of what a
+    clone sees, and stored observations can be labelled as well as live games (relabel, imitability)."""
+
+    name: str
+    game: str
+
+    def decide(self, stack: np.ndarray) -> int:
+        """The full-set ALE action for one observation stack (frame_stack, size, size), oldest first."""
+        raise NotImplementedError
+
+    def act(self, env: AtariEnv) -> int:
+        check_game(self, env)
+        return action_index(env, self.decide(env.observation))
+
+    def label(self, envs: Sequence[AtariEnv]) -> np.ndarray:
+        return label_all(self, envs)
+
+    def label_observations(self, obs: np.ndarray, action_meanings: Sequence[str]) -> np.ndarray:
+        """`decide` on each stack of `obs` (N, frame_stack, size, size), as indices into an action set
+        with these meanings, int32 (N,)."""
+        return np.array([meaning_index(action_meanings, self.decide(o), self.game) for o in obs], np.int32)
 
 
 class Mirror:

@@ -10,8 +10,8 @@ import ale_py
 import numpy as np
 
 from imitax.envs import AtariEnv, AtariPreset
-from imitax.experts.base import Expert
-from imitax.experts.registry import default_expert, make_expert
+from imitax.experts.base import Expert, SightExpert
+from imitax.experts.registry import make_expert, search_expert
 
 
 class Oracle:
@@ -20,14 +20,19 @@ class Oracle:
     Args:
       game: the game the states come from.
       preset: its preset (sticky actions and the action set matter to the expert).
-      expert: the expert's name (default: the game's default expert).
+      expert: the expert's name (default: the game's search expert).
       batch: emulators labelled together per `expert.label` call.
     """
 
     def __init__(
         self, game: str, preset: str | AtariPreset = "nature", expert: str | None = None, batch: int = 8
     ):
-        self.expert: Expert = make_expert(expert or default_expert(game), game)
+        self.expert: Expert = make_expert(expert or search_expert(game), game)
+        if isinstance(self.expert, SightExpert):  # a restored emulator state brings no frame stack
+            raise ValueError(
+                f"{self.expert.name} decides from observations, not emulator states: label stored "
+                "observations with its label_observations"
+            )
         self._envs = [AtariEnv(game, preset, training=False) for _ in range(max(1, batch))]
 
     def label(self, states: Sequence[ale_py.ALEState]) -> np.ndarray:

@@ -1,0 +1,78 @@
+"""Sight experts decide from the observation alone: a stand-in env holding nothing but the observation
+gets the same action, stored observations get the live labels, and they play."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from imitax.envs import AtariEnv
+from imitax.experts import Oracle, decisive_steps, default_expert, evaluate_expert, make_expert
+from imitax.experts.base import SightExpert
+
+SIGHT = [("pong-sight", "Pong"), ("breakout-sight", "Breakout")]
+
+
+def _play(expert, game: str, steps: int, seed: int) -> tuple[np.ndarray, list[int], AtariEnv]:
+    """The observations the expert saw and its labels, every 5th executed action random."""
+    env = AtariEnv(game, training=False, seed=seed)
+    env.reset(seed=seed)
+    rng = np.random.default_rng(seed)
+    stacks, labels = [], []
+    for t in range(steps):
+        label = expert.act(env)
+        stacks.append(env.observation)
+        labels.append(label)
+        action = label if t % 5 else int(rng.integers(env.action_space.n))
+        _, _, terminated, truncated, _ = env.step(action)
+        if terminated or truncated:
+            env.reset()
+    return np.stack(stacks), labels, env
+
+
+@pytest.mark.parametrize("name, game", SIGHT)
+def test_a_sight_expert_reads_nothing_but_the_observation(name, game):
+    expert = make_expert(name, game)
+    assert isinstance(expert, SightExpert) and default_expert(game) == name
+    stacks, labels, env = _play(expert, game, steps=240, seed=4)
+    fresh = make_expert(name, game)
+    for stack, label in zip(stacks[::3], labels[::3], strict=True):
+        seen = SimpleNamespace(observation=stack, spec_=env.spec_)  # no emulator, no RAM, no history
+        assert fresh.act(seen) == label
+    stored = fresh.label_observations(stacks, env.spec_.action_meanings)
+    assert stored.dtype == np.int32 and stored.tolist() == labels
+    assert len(set(labels)) >= 2
+
+
+@pytest.mark.parametrize("name, game", SIGHT)
+def test_decisive_steps_are_a_few_of_a_game(name, game):
+    stacks, _, _ = _play(make_expert(name, game), game, steps=400, seed=1)
+    decisive = decisive_steps(game, stacks)
+    assert decisive.dtype == bool and 0.02 < decisive.mean() < 0.4
+
+
+def test_an_oracle_over_emulator_states_refuses_a_sight_expert():
+    with pytest.raises(ValueError, match="decides from observations, not emulator states"):
+        Oracle("Pong", expert="pong-sight")
+    assert Oracle("Pong").expert.name == "pong-search"  # states are labelled by search
+
+
+def test_pong_sight_wins_points_and_breakout_sight_scores_keeping_its_lives():
+    env = AtariEnv("Pong", training=False, seed=0)
+    env.reset(seed=0)
+    expert = make_expert("pong-sight", "Pong")
+    rewards = [env.step(expert.act(env))[1] for _ in range(1_500)]  # rallies are long: 21 points take 6k+
+    assert rewards.count(1.0) >= 2 and rewards.count(1.0) > rewards.count(-1.0)
+    result = evaluate_expert("breakout-sight", "Breakout", episodes=1, seed=0, max_steps=600)
+    assert result["mean_return"] >= 20
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "name, game, least", [("pong-sight", "Pong", 15.0), ("breakout-sight", "Breakout", 150.0)]
+)
+def test_sight_experts_score_over_ten_games(name, game, least):
+    result = evaluate_expert(name, game, episodes=10, seed=0)
+    assert result["mean_return"] >= least
