@@ -175,7 +175,6 @@ def make_vec_env(
     """
     if num_envs < 1:
         raise ValueError(f"num_envs must be >= 1, got {num_envs}")
-    envpool = _import_envpool()
     name = resolve_env_name(name)
     common = dict(
         env_type="gymnasium",
@@ -185,19 +184,28 @@ def make_vec_env(
         num_threads=num_threads,
     )
     if name in VECTOR_TASKS:
-        pool = envpool.make(name, **common)
-        spec = EnvSpec(
-            name=name,
-            obs_shape=tuple(pool.observation_space.shape),
-            obs_dtype=str(pool.observation_space.dtype),
-            frame_stack=None,
-            num_actions=int(pool.action_space.n),
-        )
-        return VecEnv(pool, spec, num_envs)
+        return _vector_task(name, common)
+    return _atari(name, preset, training, common)
+
+
+def _vector_task(name: str, common: dict[str, Any]) -> VecEnv:
+    pool = _import_envpool().make(name, **common)
+    spec = EnvSpec(
+        name=name,
+        obs_shape=tuple(pool.observation_space.shape),
+        obs_dtype=str(pool.observation_space.dtype),
+        frame_stack=None,
+        num_actions=int(pool.action_space.n),
+    )
+    return VecEnv(pool, spec, common["num_envs"])
+
+
+def _atari(name: str, preset: str | AtariPreset, training: bool, common: dict[str, Any]) -> VecEnv:
+    """An Atari game on envpool under a preset: the preprocessing `AtariEnv` reproduces bit for bit."""
     spec = atari_spec(name, preset, training)
     p = spec.preset
     assert p is not None
-    pool = envpool.make(
+    pool = _import_envpool().make(
         f"{name}-v5",
         **common,
         stack_num=p.frame_stack,
@@ -214,4 +222,4 @@ def make_vec_env(
         use_inter_area_resize=True,
         gray_scale=True,
     )
-    return VecEnv(pool, spec, num_envs)
+    return VecEnv(pool, spec, common["num_envs"])

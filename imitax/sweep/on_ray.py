@@ -9,10 +9,11 @@ trial watches: running children checkpoint and stop, trials not yet begun do not
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from imitax.trials import INTERRUPTED, Trial, final_eval, run_trial, trial_state
@@ -56,6 +57,34 @@ def _check_reachable(address: str) -> None:
         ) from None
 
 
+@contextlib.contextmanager
+def _stopping_at_checkpoints(stop_file: Path) -> Iterator[None]:
+    """Ctrl-C asks the running trials to stop at a checkpoint (through `stop_file`) instead of Tune's own
+    handler killing them; a second Ctrl-C stops at once."""
+    stops = 0
+
+    def on_interrupt(signum, frame):
+        nonlocal stops
+        stops += 1
+        if stops > 1:
+            raise KeyboardInterrupt
+        stop_file.touch()
+        print("Stopping: running trials checkpoint and stop (Ctrl-C again: at once). Rerun to resume.")
+
+    previous = signal.signal(signal.SIGINT, on_interrupt)
+    tune_handler = os.environ.get("TUNE_DISABLE_SIGINT_HANDLER")
+    os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"  # ours stops the children at a checkpoint instead
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if tune_handler is None:
+            os.environ.pop("TUNE_DISABLE_SIGINT_HANDLER")
+        else:
+            os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = tune_handler
+        stop_file.unlink(missing_ok=True)
+
+
 def run_on_ray(
     trials: Sequence[Trial], out: Path, log_dir: Path, resources: dict, workers: int | None, cwd: str
 ) -> dict[str, int]:
@@ -87,28 +116,8 @@ def run_on_ray(
         tune_config=tune.TuneConfig(max_concurrent_trials=workers, reuse_actors=False),
         run_config=tune.RunConfig(name="tune", storage_path=str(out / "ray"), verbose=0, log_to_file=False),
     )
-    stops = 0
-
-    def on_interrupt(signum, frame):
-        nonlocal stops
-        stops += 1
-        if stops > 1:
-            raise KeyboardInterrupt
-        stop_file.touch()
-        print("Stopping: running trials checkpoint and stop (Ctrl-C again: at once). Rerun to resume.")
-
-    previous = signal.signal(signal.SIGINT, on_interrupt)
-    tune_handler = os.environ.get("TUNE_DISABLE_SIGINT_HANDLER")
-    os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"  # ours stops the children at a checkpoint instead
-    try:
+    with _stopping_at_checkpoints(stop_file):
         grid = tuner.fit()
-    finally:
-        signal.signal(signal.SIGINT, previous)
-        if tune_handler is None:
-            os.environ.pop("TUNE_DISABLE_SIGINT_HANDLER")
-        else:
-            os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = tune_handler
-        stop_file.unlink(missing_ok=True)
     codes = {}
     for result in grid:
         name = result.config["trial"] if result.config else None
