@@ -67,6 +67,22 @@ class Phase(Protocol):
         ...
 
 
+class PhaseDefaults:
+    """What a phase without counters, columns or demonstrations of its own declares."""
+
+    columns: tuple[str, ...] = ()
+
+    @staticmethod
+    def demo_rows(config: AgentConfig) -> int:
+        return 0
+
+    def counters(self) -> dict[str, int]:
+        return {}
+
+    def restore(self, counters: dict[str, int]) -> None:
+        pass
+
+
 class PhaseKind(Protocol):
     """What a phase is before its session exists: `Phase`s are made from the session."""
 

@@ -9,9 +9,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from imitax.agents.config import AgentConfig
 from imitax.train.loop import make_offline_chunk, over_seeds
-from imitax.train.session import Session
+from imitax.train.session import PhaseDefaults, Session
 from imitax.train.validation import PREFIX
 
 CHUNK_UPDATES = 250  # offline updates per compiled chunk at most: Ctrl-C waits for a chunk
@@ -70,29 +69,18 @@ def held_out_summary(session: Session, row: dict[str, Any]) -> str:
     return f"{games}: " + ", ".join(pairs)
 
 
-class OfflinePhase:
+class OfflinePhase(PhaseDefaults):
     """`pretrain_updates` updates on the demonstrations before anything else, evaluated every
     `offline_eval_every`."""
 
-    name = "pretrain"
-    columns: tuple[str, ...] = ()
+    name = "pretrain"  # the session's offline_updates tell how far it went
 
     def __init__(self, session: Session):
         self.config = session.config
         self.updates = OfflineUpdates(session)
 
-    @staticmethod
-    def demo_rows(config: AgentConfig) -> int:
-        return 0
-
     def planned(self) -> bool:
         return self.config.pretrain_updates > 0
-
-    def counters(self) -> dict[str, int]:
-        return {}  # the session's offline_updates tell how far it went
-
-    def restore(self, counters: dict[str, int]) -> None:
-        pass
 
     def run(self, session: Session) -> None:
         self.updates.run(self.config.pretrain_updates, self.name, self.config.offline_eval_every)

@@ -9,20 +9,18 @@ import time
 import jax
 import jax.numpy as jnp
 
-from imitax.agents.config import AgentConfig
 from imitax.train.loop import make_train_chunk
 from imitax.train.schedule import crossed
-from imitax.train.session import Session
+from imitax.train.session import PhaseDefaults, Session
 
 CHUNK_ENV_STEPS = 2_000  # environment steps per compiled chunk at most: Ctrl-C waits for a chunk
 
 
-class OnlinePhase:
+class OnlinePhase(PhaseDefaults):
     """Environment steps until `total_steps`, with rows every `log_every` and evaluations every
     `eval_every` environment steps."""
 
-    name = "online"
-    columns: tuple[str, ...] = ()
+    name = "online"  # the loop state counts its environment steps
 
     def __init__(self, session: Session):
         self.config = session.config
@@ -41,18 +39,8 @@ class OnlinePhase:
         )
         self._chunk = jax.jit(chunk, static_argnums=1, donate_argnums=0)  # compiled at first call
 
-    @staticmethod
-    def demo_rows(config: AgentConfig) -> int:
-        return 0
-
     def planned(self) -> bool:
         return self.config.total_steps > 0
-
-    def counters(self) -> dict[str, int]:
-        return {}  # the loop state counts environment steps
-
-    def restore(self, counters: dict[str, int]) -> None:
-        pass
 
     def run(self, s: Session) -> None:
         config = self.config
