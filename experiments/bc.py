@@ -7,15 +7,15 @@ Demonstrations come from `--demos`, or are recorded by the game's built-in exper
     python experiments/bc.py --games Pong --demos demos/pong-dart -- --label-smoothing 0.1
 """
 
-from imitax.experiments import Setting, run_setting
+from imitax.experiments import Budget, Setting, run_setting
 
 SETTING = Setting(
     name="bc",
     algo="bc",
     budgets={
-        "full": "--preset default --pretrain-updates 100000",
-        "cpu": "--preset default",
-        "tiny": "--preset default --pretrain-updates 20",
+        "full": Budget("default", {"pretrain_updates": 100_000}),
+        "cpu": Budget("default"),
+        "tiny": Budget("default", {"pretrain_updates": 20}),
     },
     demo_steps={"tiny": 200, "cpu": 50_000, "full": 50_000},
 )

@@ -7,16 +7,16 @@ smoke test. beta halves every round, from 1 (the expert's own play) in round 0.
     python experiments/dagger.py --games Pong Breakout --seeds 0 1
 """
 
-from imitax.experiments import Setting, run_setting
+from imitax.experiments import Budget, Setting, run_setting
 
 SETTING = Setting(
     name="dagger",
     algo="dagger",
     games=("Pong", "Breakout"),
     budgets={
-        "full": "--preset default --rounds 20 --round-steps 10000 --round-updates 5000",
-        "cpu": "--preset default",
-        "tiny": "--preset default --rounds 2 --round-steps 64 --round-envs 2 --round-updates 10",
+        "full": Budget("default", {"rounds": 20, "round_steps": 10_000, "round_updates": 5_000}),
+        "cpu": Budget("default"),
+        "tiny": Budget("default", {"rounds": 2, "round_steps": 64, "round_envs": 2, "round_updates": 10}),
     },
 )
 

@@ -8,15 +8,17 @@ setting (750k pre-training updates, PER with the demonstration bonus, 10-step re
     python experiments/dqfd_2018.py --games Pong --demos demos/me -- --total-steps 200000
 """
 
-from imitax.experiments import Setting, run_setting
+from imitax.experiments import Budget, Setting, run_setting
 
 SETTING = Setting(
     name="dqfd_2018",
     algo="dqfd",
     budgets={
-        "full": "--preset paper",
-        "cpu": "--preset fast",
-        "tiny": "--preset fast --pretrain-updates 20 --total-steps 128 --replay-capacity 1000 --n-step 3",
+        "full": Budget("paper"),
+        "cpu": Budget("fast"),
+        "tiny": Budget(
+            "fast", {"pretrain_updates": 20, "total_steps": 128, "replay_capacity": 1000, "n_step": 3}
+        ),
     },
     demo_steps={"tiny": 200, "cpu": 50_000, "full": 50_000},
 )

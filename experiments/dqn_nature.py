@@ -7,15 +7,15 @@ DQN with random shifts, 1M steps); tiny: a smoke test. Flags after `--` go to `i
     python experiments/dqn_nature.py --games Pong --budget cpu -- --total-steps 200000
 """
 
-from imitax.experiments import Setting, run_setting
+from imitax.experiments import Budget, Setting, run_setting
 
 SETTING = Setting(
     name="dqn_nature",
     algo="dqn",
     budgets={
-        "full": "--preset nature",
-        "cpu": "--preset fast",
-        "tiny": "--preset fast --total-steps 256 --learning-starts 64 --replay-capacity 1000",
+        "full": Budget("nature"),
+        "cpu": Budget("fast"),
+        "tiny": Budget("fast", {"total_steps": 256, "learning_starts": 64, "replay_capacity": 1000}),
     },
 )
 

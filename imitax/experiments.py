@@ -11,35 +11,46 @@ from __future__ import annotations
 
 import argparse
 import csv
-import shlex
 import statistics
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from imitax.data.record import ExpertRecordConfig, record_expert
+from imitax.flags import to_flags
 from imitax.trials import final_eval, make_trial, run_local, trial_state
 
 BUDGETS = ("tiny", "cpu", "full")
-TINY_FLAGS = "--num-envs 2 --eval-episodes 1 --batch-size 8 --log-every 64 --offline-log-every 10"
+TINY = {"num_envs": 2, "eval_episodes": 1, "batch_size": 8, "log_every": 64, "offline_log_every": 10}
 """What every tiny budget adds: few environments, small batches, one evaluation game."""
 
 
 @dataclass(frozen=True)
+class Budget:
+    """A budget of a setting: the algorithm's preset, and the config fields it changes."""
+
+    preset: str
+    fields: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Setting:
-    """One published setting: the algorithm, and the flags each budget adds to `imitax train`."""
+    """One published setting: the algorithm, and the preset and fields of each budget."""
 
     name: str
     algo: str
-    budgets: dict[str, str]
-    """Flags of `imitax train` per budget (tiny ones get `TINY_FLAGS` too)."""
+    budgets: dict[str, Budget]
+    """Per budget (tiny ones get `TINY` too); fields are the algorithm's config fields."""
     games: tuple[str, ...] = ("Pong",)
     demo_steps: dict[str, int] = field(default_factory=dict)
     """Expert steps recorded per budget when the setting learns from demonstrations (empty: it does not)."""
 
     def flags(self, budget: str) -> list[str]:
-        extra = f" {TINY_FLAGS}" if budget == "tiny" else ""
-        return shlex.split(self.budgets[budget] + extra)
+        """The budget as `imitax train` flags, as sweeps write their fields."""
+        chosen = self.budgets[budget]
+        fields = {**chosen.fields, **(TINY if budget == "tiny" else {})}
+        return ["--preset", chosen.preset, *to_flags(fields)]
 
 
 def _demo_flags(setting: Setting, game: str, budget: str, demos: list[str] | None, out: Path) -> list[str]:

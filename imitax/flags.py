@@ -119,3 +119,17 @@ def saved_config(algo: Algorithm, path: Path) -> Any:
         return configs[0]
     first = min(configs, key=lambda c: c.seed)
     return dataclasses.replace(first, num_seeds=len(configs), run_dir=str(path))
+
+
+def to_flags(fields: dict[str, Any]) -> list[str]:
+    """Config fields as `imitax train` flags: `--learning-rate 0.0001`, `--demos a b`, `--x None`."""
+    flags: list[str] = []
+    for name, value in fields.items():
+        flag = "--" + name.replace("_", "-")
+        values = value if isinstance(value, (list, tuple)) else [value]
+        flags += [flag, *(_flag_value(v) for v in values)]
+    return flags
+
+
+def _flag_value(value: Any) -> str:
+    return repr(value) if isinstance(value, float) else str(value)

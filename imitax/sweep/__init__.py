@@ -18,6 +18,7 @@ from typing import Any
 
 import tyro
 
+from imitax.flags import to_flags
 from imitax.sweep.spec import SweepSpec, load_spec, spec_from_dict
 from imitax.trials import INTERRUPTED, Trial, default_workers, make_trial, parse_flags, trial_state
 
@@ -157,24 +158,10 @@ def trial_name(env: str, params: dict[str, Any], seed: int) -> str:
     return name
 
 
-def to_flags(fields: dict[str, Any]) -> list[str]:
-    """Config fields as `imitax train` flags: `--learning-rate 0.0001`, `--demos a b`, `--x None`."""
-    flags: list[str] = []
-    for name, value in fields.items():
-        flag = "--" + name.replace("_", "-")
-        values = value if isinstance(value, (list, tuple)) else [value]
-        flags += [flag, *(_flag_value(v) for v in values)]
-    return flags
-
-
 def spec_record(spec: SweepSpec) -> dict[str, Any]:
     import dataclasses
 
     return dataclasses.asdict(spec)
-
-
-def _flag_value(value: Any) -> str:
-    return repr(value) if isinstance(value, float) else str(value)
 
 
 def _name_value(value: Any) -> str:
