@@ -40,6 +40,7 @@ def noisy_expert(tmp_path_factory):
     out = tmp_path_factory.mktemp("rec") / "noisy"
     config = ExpertRecordConfig(
         env="Pong",
+        expert="pong-search",  # its labels depend on emulator states: the relabelling tests need them
         out=str(out),
         episodes=2,
         max_episode_steps=80,
@@ -80,7 +81,7 @@ def test_relabel_reproduces_the_experts_intended_actions(noisy_expert, tmp_path)
         for i in range(2):
             file[f"episode_{i}"]["infos"]["label"][...] = 0
     wiped = sum(int((labels != 0).sum()) for labels in intended)
-    report = relabel(RelabelConfig(dataset=str(out), quiet=True))
+    report = relabel(RelabelConfig(dataset=str(out), expert="pong-search", quiet=True))
     assert report.steps == 160 and report.changed == wiped > 0
     after = load_dataset(out).episode(1, extras=("label_previous",))
     np.testing.assert_array_equal(after.labels, intended[1])  # decisions depend on the emulator state alone
@@ -93,7 +94,7 @@ def test_relabel_needs_states_and_writes_nothing_without(tmp_path):
     data_file = out / "data" / "main_data.hdf5"
     before = data_file.read_bytes()
     with pytest.raises(DatasetError, match="holds no emulator states"):
-        relabel(RelabelConfig(dataset=str(out), quiet=True))
+        relabel(RelabelConfig(dataset=str(out), expert="pong-search", quiet=True))  # a search expert
     assert data_file.read_bytes() == before
 
 
