@@ -30,7 +30,7 @@ from imitax.data.dataset import DATA_DIR, HDF5_FILE, load_dataset
 from imitax.data.inspect import dataset_info
 from imitax.data.record import ExpertRecordConfig, RecordReport, record_expert
 from imitax.envs import AtariEnv
-from imitax.experts import Expert, default_expert, make_expert
+from imitax.experts import Expert, make_expert, search_expert
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -52,7 +52,7 @@ def state_bytes_per_step(path: Path) -> float:
 
 def oracle_labels_per_s(game: str = "Pong", expert: Expert | None = None) -> float:
     """Labels per second of the batched oracle over emulators acting at random from varied starts."""
-    expert = expert or make_expert(default_expert(game), game)
+    expert = expert or make_expert(search_expert(game), game)
     expert.label([AtariEnv(game, training=False)] * ORACLE_ENVS)  # compiles an agent's network
     envs = [AtariEnv(game, training=False, seed=100 + i) for i in range(ORACLE_ENVS)]
     rng = np.random.default_rng(0)

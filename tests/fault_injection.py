@@ -206,7 +206,7 @@ def bad_inputs(tmp: Path) -> list[tuple[str, list[str]]]:
         ("data info: a file", ["data", "info", file]),
         ("data info: damaged", ["data", "info", damaged]),
         ("data verify: missing", ["data", "verify", missing]),
-        ("data relabel: no states", ["data", "relabel", pong]),
+        ("data relabel: no states", ["data", "relabel", pong, "--expert", "pong-search"]),
         ("data relabel: missing", ["data", "relabel", missing]),
         ("import agc: missing", ["data", "import", "agc", missing, "--out", new]),
         ("import agc: empty", ["data", "import", "agc", empty, "--out", new]),

@@ -18,6 +18,7 @@ from imitax.data.record import ExpertRecordConfig, record_expert
 from imitax.data.relabel import RelabelConfig, relabel, stacked_frames
 from imitax.envs import AtariEnv
 from imitax.experts import PongSearchExpert
+from imitax.experts.pong_sight import PongSightExpert
 from imitax.pipeline import MainJob, MainJobConfig
 from imitax.train.loading import load_agent
 from imitax.train.teacher import AgentTeacher, make_teacher
@@ -151,7 +152,7 @@ def test_a_run_that_cannot_teach_is_refused_before_anything_is_written(
 
 
 def test_a_built_in_expert_is_still_named_by_its_name():
-    assert isinstance(make_teacher(None, "PongNoFrameskip-v4"), PongSearchExpert)
+    assert isinstance(make_teacher(None, "PongNoFrameskip-v4"), PongSightExpert)  # the game's default
     assert isinstance(make_teacher("pong-search", "Pong"), PongSearchExpert)
 
 
