@@ -42,11 +42,14 @@ def record(expert: str, game: str, out: Path, games: int, max_steps: int) -> Non
         record_expert(config)
 
 
-def clone(game: str, demos: Path, run: Path, updates: int, held_out: int, eval_games: int) -> imitax.Run:
+def clone(
+    game: str, demos: Path, run: Path, updates: int, held_out: int, eval_games: int, balance: bool
+) -> imitax.Run:
     if run.exists():
         return imitax.load_run(run)
     config = dataclasses.replace(
         BC_DEFAULT,
+        bc_balance=balance,
         env=game,
         demos=(str(demos),),
         val_episodes=held_out,
@@ -89,12 +92,13 @@ def held_out_agreement(run: Path, demos: Path, game: str, held_out: int) -> dict
 
 
 def measure(expert: str, game: str, work: Path, args: argparse.Namespace) -> dict:
-    demos, run = work / f"demos-{expert}", work / f"clone-{expert}"
+    demos = work / f"demos-{expert}"
+    run = work / f"clone-{expert}{'-balanced' if args.bc_balance else ''}-{args.updates}"
     start = time.perf_counter()
     record(expert, game, demos, args.games, args.max_steps)
     dataset = load_dataset(demos)
     train_episodes = dataset.indices[: -args.held_out]
-    trained = clone(game, demos, run, args.updates, args.held_out, args.eval_games)
+    trained = clone(game, demos, run, args.updates, args.held_out, args.eval_games, args.bc_balance)
     figures = held_out_agreement(run, demos, game, args.held_out)
     scores = [dataset.episode(i).score for i in dataset.indices]
     return {
@@ -119,6 +123,7 @@ def main() -> None:
     parser.add_argument("--max-steps", type=int, default=4_000, help="steps per recorded game at most")
     parser.add_argument("--updates", type=int, default=3_000, help="the clone's updates")
     parser.add_argument("--eval-games", type=int, default=8, help="games the clone plays at the end")
+    parser.add_argument("--bc-balance", action="store_true", help="class-balanced cloning (bc_balance)")
     parser.add_argument("--work", type=Path, default=Path("runs/imitability"))
     parser.add_argument("--out", type=Path, default=RESULTS / "imitability.json")
     args = parser.parse_args()

@@ -174,6 +174,17 @@ class TermTest(parameterized.TestCase):
         np.testing.assert_allclose(result.loss, [np.log(2), -np.log(0.8)], rtol=1e-6)
         np.testing.assert_allclose(result.extras["accuracy"], [1.0, 1.0])
 
+    @chex.variants(with_jit=True, without_jit=True)
+    def test_balanced_bc_gives_each_label_an_equal_share(self):
+        term = objective.bc_term(objective.TermSettings(bc_balance=True))
+        out = {objective.LOGITS_TM1: jnp.zeros((5, 2))}  # every example's cross-entropy is log 2
+        labels, demo = jnp.array([0, 0, 0, 1, 1]), jnp.array([True, True, True, True, False])
+        result = self.variant(term.fn)(out, _transition(label_tm1=labels, is_demo=demo))
+        # 4 demonstrations, 2 labels: label 0 (3 of them) weighs 4 / (2 * 3), label 1 (1) weighs 4 / 2.
+        expected = np.log(2) * np.array([2 / 3, 2 / 3, 2 / 3, 2.0, 0.0])
+        np.testing.assert_allclose(result.loss, expected, rtol=1e-6)
+        np.testing.assert_allclose(float((result.loss * demo).sum() / 4), np.log(2), rtol=1e-6)
+
 
 def _constant(value: float, applies=(True, True)) -> objective.Term:
     def fn(out, batch):

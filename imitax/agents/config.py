@@ -106,6 +106,9 @@ class AgentConfig(RunConfig):
     """Margin of the large-margin loss (Hester et al. 2018)."""
     label_smoothing: float = 0.0
     """Label smoothing of the bc term (0: none)."""
+    bc_balance: bool = False
+    """Class-balanced bc term: each action among a batch's demonstrations gets an equal share of the
+    loss, so that rare actions (a demonstrator's few presses among many NOOPs) are learned too."""
     weight_decay: float = 0.0
     """L2 regularisation of the weights through the optimizer (DQfD: 1e-5); 0: none."""
 
@@ -287,6 +290,7 @@ class AgentConfig(RunConfig):
             huber_delta=self.huber_delta,
             margin=self.margin,
             label_smoothing=self.label_smoothing,
+            bc_balance=self.bc_balance,
         )
 
     @property

@@ -87,6 +87,7 @@ class TermSettings:
     huber_delta: float = 1.0
     margin: float = 0.8
     label_smoothing: float = 0.0
+    bc_balance: bool = False
 
 
 def _td(settings: TermSettings, n_step: bool) -> Term:
@@ -148,10 +149,23 @@ def bc_term(settings: TermSettings) -> Term:
         loss = jax.vmap(losses.behaviour_cloning, in_axes=(0, 0, None))(
             logits, batch.label_tm1, settings.label_smoothing
         )
+        if settings.bc_balance:
+            loss = loss * balance_weights(batch.label_tm1, batch.is_demo, logits.shape[-1])
         accuracy = (jnp.argmax(logits, axis=-1) == batch.label_tm1).astype(jnp.float32)
         return TermOutput(loss, batch.is_demo, extras={"accuracy": accuracy})
 
     return Term(fn, frozenset({LOGITS_TM1}), demos_only=True)
+
+
+def balance_weights(labels: jax.Array, applies: jax.Array, num_actions: int) -> jax.Array:
+    """Per-example weights that give every action among the examples that apply an equal share of the
+    loss: n / (k * count of the example's label), for n examples and k distinct labels, so that they
+    average 1 (class-balanced cross-entropy over the batch's own label counts). A demonstrator that
+    mostly waits (Pong's sight expert: 90% NOOP) otherwise teaches a clone to wait always."""
+    counts = (jax.nn.one_hot(labels, num_actions) * applies[:, None]).sum(axis=0)  # (A,)
+    present = jnp.maximum((counts > 0).sum(), 1)
+    weights = applies.sum() / (present * jnp.maximum(counts[labels], 1.0))
+    return jax.lax.stop_gradient(jnp.where(applies, weights, 0.0))
 
 
 TermFactory = Callable[[TermSettings], Term]
