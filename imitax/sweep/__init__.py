@@ -18,9 +18,11 @@ from typing import Any
 
 import tyro
 
+from imitax.envs import resolve_env_name
 from imitax.flags import to_flags
+from imitax.sweep import results
 from imitax.sweep.spec import SweepSpec, load_spec, spec_from_dict
-from imitax.trials import INTERRUPTED, Trial, default_workers, make_trial, parse_flags, trial_state
+from imitax.trials import INTERRUPTED, Trial, default_workers, make_trial, parse_flags, run_local, trial_state
 
 __all__ = [
     "SweepArgs",
@@ -94,15 +96,11 @@ def sweep_command(args: SweepArgs) -> int:
 
             ray.shutdown()
     else:
-        from imitax.trials import run_local
-
         codes = run_local(trials, args.workers or default_workers(), log_dir)
     return _report(trials, spec, out, log_dir, codes)
 
 
 def _report(trials: list[Trial], spec: SweepSpec, out: Path, log_dir: Path, codes: dict[str, int]) -> int:
-    from imitax.sweep import results
-
     rows = results.result_rows(trials, spec.swept, log_dir)
     results.write_table(rows, out / results.TABLE)
     plotted = results.plot(rows, spec.swept, out / results.PLOT)
@@ -148,8 +146,6 @@ def build_trials(spec: SweepSpec, out: Path) -> list[Trial]:
 
 def trial_name(env: str, params: dict[str, Any], seed: int) -> str:
     """`<game>-<field>=<value>,...-seed<seed>`, fields sorted; characters a path should not hold become _."""
-    from imitax.envs import resolve_env_name
-
     settings = ",".join(f"{k}={_name_value(v)}" for k, v in sorted(params.items()))
     name = "-".join(p for p in (_safe(resolve_env_name(env).lower()), settings, f"seed{seed}") if p)
     if len(name) > MAX_NAME:
