@@ -72,7 +72,7 @@ DEFAULT_BUDGET = Budget(
     finetune_steps=16_000,
     eval_episodes=4,
 )
-"""About 10 minutes on a 2-core CPU (measured 9.9)."""
+"""About 11 minutes on a 2-core CPU (measured 11.1 with the sight expert, 2026-12-04)."""
 
 QUICK_BUDGET = Budget(
     demo_games=2,
