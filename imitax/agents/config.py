@@ -242,7 +242,8 @@ class AgentConfig(RunConfig):
             )
         if self.pretrain_updates and not self.demos and not self.has_extra_phases:
             raise ValueError("--pretrain-updates learns from demonstrations: name them with --demos DATASET")
-        needs = frozenset().union(*(term.needs for _, term in [*online.values(), *offline.values()]))
+        terms = {**offline, **online}  # by name: a term in both phases reads the same outputs
+        needs = frozenset().union(*(term.needs for _, term in terms.values()))
         if self.n_step > 1 and not needs & {Q_NSTEP_TARGET, Q_NSTEP_ONLINE}:
             raise ValueError(f"n_step {self.n_step} only matters to an nstep term: add nstep=1 to --loss")
         from_play = [name for name, (_, term) in online.items() if not term.demos_only]
@@ -251,7 +252,7 @@ class AgentConfig(RunConfig):
                 f"--loss {self.loss} learns nothing from the agent's own play (no td or nstep term) and "
                 "no --demos are given"
             )
-        needs_demos = set(self.online_loss.demos_only(settings)) | set(self.offline_loss.demos_only(settings))
+        needs_demos = {name for name, (_, term) in terms.items() if term.demos_only}
         if needs_demos and not self.demos and not self.has_extra_phases:
             raise ValueError(
                 f"the {', '.join(sorted(needs_demos))} term learns from demonstrations only: name them with "

@@ -306,10 +306,6 @@ class Loss:
         """Whether some term reads the target network's outputs."""
         return any(term.needs & TARGET_OUTPUTS for _, term in self.terms(settings).values())
 
-    def demos_only(self, settings: TermSettings) -> tuple[str, ...]:
-        """The terms that apply to demonstrations only."""
-        return tuple(name for name, (_, term) in self.terms(settings).items() if term.demos_only)
-
 
 def parse_loss(spec: str) -> dict[str, Weighted]:
     """`"td=1,nstep=1,margin=1"` -> {name: weight}; `bc=0.5:20000` decays over 20,000 updates.

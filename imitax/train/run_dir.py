@@ -315,6 +315,27 @@ def resume_point(paths: list[Path]) -> tuple[int | None, dict[Path, list[int]], 
     return step, damaged, notes
 
 
+@dataclasses.dataclass
+class Resume:
+    """Where a run picks up: the records of its seeds' directories (None each for a new run), the step of
+    its newest intact checkpoint (None: it stopped before the first), the damaged checkpoints after it,
+    and lines to show."""
+
+    saved: list[dict[str, Any] | None]
+    step: int | None = 0
+    damaged: dict[Path, list[int]] = dataclasses.field(default_factory=dict)
+    notes: list[str] = dataclasses.field(default_factory=list)
+
+    @classmethod
+    def find(cls, paths: list[Path], resume: bool) -> Resume:
+        """A new run's (its directories checked to hold no run), or a resumed run's point."""
+        if not resume:
+            for path in paths:
+                check_new_run_dir(path)
+            return cls([None] * len(paths))
+        return cls([load_run_record(path) for path in paths], *resume_point(paths))
+
+
 _INTACT = "What was written before it is intact."
 
 

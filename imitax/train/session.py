@@ -32,7 +32,15 @@ from imitax.train.loop import LoopState, initial_loop_state, make_learn_step, ze
 from imitax.train.memory import check_memory
 from imitax.train.progress import TrainProgress
 from imitax.train.run_log import RunLog
-from imitax.train.schedule import EVAL_ENVS, TRAIN_ENVS, Schedule, crossed, env_seed, expected_updates
+from imitax.train.schedule import (
+    EVAL_ENVS,
+    TRAIN_ENVS,
+    Schedule,
+    crossed,
+    env_seed,
+    expected_updates,
+    final_step,
+)
 from imitax.train.validation import HeldOut, held_out_count, split_episodes
 from imitax.types import EnvSpec
 
@@ -123,27 +131,6 @@ class _Seed:
         return Path(self.config.resolved_run_dir)
 
 
-@dataclass
-class _Resume:
-    """Where a resumed run picks up: the step of its newest intact checkpoint (None: it stopped before
-    the first), the damaged checkpoints after it, and lines to show."""
-
-    saved: list[dict[str, Any] | None]
-    step: int | None = 0
-    damaged: dict[Path, list[int]] = dataclasses.field(default_factory=dict)
-    notes: list[str] = dataclasses.field(default_factory=list)
-
-    @classmethod
-    def find(cls, configs: Sequence[AgentConfig], resume: bool) -> _Resume:
-        paths = [Path(c.resolved_run_dir) for c in configs]
-        if not resume:
-            for path in paths:
-                rd.check_new_run_dir(path)
-            return cls([None] * len(paths))
-        saved = [rd.load_run_record(path) for path in paths]
-        return cls(saved, *rd.resume_point(paths))
-
-
 class Session:
     """Everything a run's phases share; built in full (and every bad input refused) before a file is
     written.
@@ -167,7 +154,7 @@ class Session:
         self.config, self.quiet, self.allow_divergence = config, quiet, allow_divergence
         self.num_seeds = config.num_seeds
         configs = rd.seed_configs(config)
-        self.resume = _Resume.find(configs, resume)
+        self.resume = rd.Resume.find([Path(c.resolved_run_dir) for c in configs], resume)
         self.resumed = resume
         self.start_step = self.resume.step or 0
         spec, early_env = self._spec()
@@ -310,8 +297,8 @@ class Session:
     def _progress(self) -> TrainProgress:
         config = self.config
         seeds = f" ({self.num_seeds} seeds)" if self.num_seeds > 1 else ""
-        total = config.offline_updates + config.total_steps
-        return TrainProgress(total, self.step, f"{config.algo} {config.env}{seeds}", not self.quiet)
+        description = f"{config.algo} {config.env}{seeds}"
+        return TrainProgress(final_step(config), self.step, description, not self.quiet)
 
     def _announce(self) -> None:
         for note in self.resume.notes:
