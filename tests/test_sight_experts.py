@@ -76,3 +76,26 @@ def test_pong_sight_wins_points_and_breakout_sight_scores_keeping_its_lives():
 def test_sight_experts_score_over_ten_games(name, game, least):
     result = evaluate_expert(name, game, episodes=10, seed=0)
     assert result["mean_return"] >= least
+
+
+def _pong_frames(paddle_row: int, ball_cols: tuple[int, ...], ball_row: int) -> np.ndarray:
+    """A (4, 84, 84) stack drawn like Pong's: gray field, the player's paddle resting at `paddle_row`,
+    the ball at `ball_row` in column ball_cols[k] of frame k."""
+    stack = np.full((4, 84, 84), 87, np.uint8)
+    stack[:, paddle_row : paddle_row + 6, 73:76] = 147
+    for frame, col in zip(stack, ball_cols, strict=True):
+        frame[ball_row : ball_row + 2, col] = 236
+    return stack
+
+
+@pytest.mark.parametrize(
+    "paddle_row, ball_row, expected",
+    # LEFT moves Pong's paddle down; a ball 6-7 observation rows (~17 units) off is followed, one 2 is not
+    [(20, 60, "LEFT"), (60, 20, "RIGHT"), (40, 47, "LEFT"), (40, 42, "NOOP")],
+)
+def test_pong_sight_follows_the_ball_while_none_comes(paddle_row, ball_row, expected):
+    from imitax.experts.base import LEFT, NOOP, RIGHT
+
+    leaving = _pong_frames(paddle_row, (52, 48, 44, 40), ball_row)  # the ball flies to the opponent
+    actions = {"LEFT": LEFT, "RIGHT": RIGHT, "NOOP": NOOP}
+    assert make_expert("pong-sight", "Pong").decide(leaving) == actions[expected]

@@ -9,8 +9,7 @@ Two kinds, both deterministic:
   emulator states (`Oracle`). Their decisive choices are not functions of the frames (FIELD_NOTES).
 
 Measured (nature preset, `training=False`, whole games; benchmarks/RESULTS.md):
-- pong-sight: mean +18.8 over 30 games (24 won 20-1, 6 cut at +14 by the time limit in a rally that
-  repeats); machado preset +16.2 over 10; ~1,200 steps/s.
+- pong-sight: +21.0 over 30 games (all 21-0); machado preset +18.1 over 10; ~1,150 steps/s.
 - breakout-sight: mean 348.5 over 30 games (only 4 distinct games come out of the no-op starts); machado
   196.2 over 10; ~1,500 steps/s.
 - pong-search: 21-0 in all 10 games, 626 steps/s; with 25% of executed actions random, +10.9.
