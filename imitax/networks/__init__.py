@@ -31,6 +31,9 @@ class Conv(nn.Module):
     kernel_size: int
     stride: int
     impl: str = "auto"
+    input_scale: float = 1.0
+    """The inputs' scale (1/255 for uint8 frames), applied to the product, where it is cheapest:
+    (s x) @ W = s (x @ W). Patches are cut from the inputs as they come, so uint8 frames move as bytes."""
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
@@ -42,9 +45,9 @@ class Conv(nn.Module):
             impl = "patches" if jax.default_backend() == "cpu" else "xla"
         if impl == "xla":
             y = jax.lax.conv_general_dilated(
-                x, kernel, (s, s), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC")
+                x.astype(kernel.dtype), kernel, (s, s), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC")
             )
-            return y + bias.reshape(1, 1, 1, -1)
+            return self._scaled(y) + bias.reshape(1, 1, 1, -1)
         if impl != "patches":
             raise ValueError(f"unknown convolution impl {self.impl!r}; choose 'auto', 'patches' or 'xla'")
         rows, cols = (x.shape[1] - k) // s + 1, (x.shape[2] - k) // s + 1
@@ -56,7 +59,11 @@ class Conv(nn.Module):
             ],
             axis=-1,
         )  # (B, rows, cols, k * k * C), ordered like the kernel's (k, k, C)
-        return patches @ kernel.reshape(-1, self.features) + bias.reshape(1, 1, 1, -1)
+        y = patches.astype(kernel.dtype) @ kernel.reshape(-1, self.features)
+        return self._scaled(y) + bias.reshape(1, 1, 1, -1)
+
+    def _scaled(self, y: jax.Array) -> jax.Array:
+        return y if self.input_scale == 1.0 else y * self.input_scale
 
 
 class NatureTorso(nn.Module):
@@ -66,8 +73,8 @@ class NatureTorso(nn.Module):
 
     @nn.compact
     def __call__(self, obs: jax.Array) -> jax.Array:
-        x = jnp.transpose(obs, (0, 2, 3, 1)).astype(jnp.float32) / 255.0  # (B, H, W, stack)
-        x = nn.relu(Conv(32, 8, 4, self.conv_impl)(x))
+        x = jnp.transpose(obs, (0, 2, 3, 1))  # (B, H, W, stack), uint8
+        x = nn.relu(Conv(32, 8, 4, self.conv_impl, input_scale=1 / 255)(x))
         x = nn.relu(Conv(64, 4, 2, self.conv_impl)(x))
         x = nn.relu(Conv(64, 3, 1, self.conv_impl)(x))
         x = x.reshape((x.shape[0], -1))
