@@ -34,7 +34,7 @@ def returns_table(stages: Sequence[Any], expert: list[float], random: list[float
     """One row per line of the report's table: the references, then each stage's final evaluation."""
     rows = []
     if expert:
-        rows.append({"name": "expert (recorded games)", "returns": expert})
+        rows.append({"name": "expert", "returns": expert})
     rows.append({"name": "random play", "returns": random})
     rows += [
         {

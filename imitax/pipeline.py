@@ -27,6 +27,7 @@ from imitax.data.dataset import load_dataset, write_json
 from imitax.data.record import ExpertRecordConfig, record_expert
 from imitax.envs import canonical_game
 from imitax.experts import available_experts, default_expert
+from imitax.experts.evaluation import evaluate_expert
 from imitax.job_report import write_report
 from imitax.train import run_dir as rd
 from imitax.train.evaluation import evaluate_run
@@ -44,8 +45,12 @@ class Budget:
     """How much each stage does."""
 
     demo_games: int
-    """Whole expert games recorded (they are also the expert's reference score); the last one is held out
-    of cloning to measure imitation on a game the clone never saw."""
+    """Whole expert games recorded; the last one is held out of cloning to measure imitation on a game the
+    clone never saw."""
+    demo_noise: float
+    """Probability that a recorded step executes a random action instead of the expert's, which stays the
+    label (DART, Laskey et al. 2017): the games then show how the expert recovers from a slip, the states
+    a clone's own slips lead to. The expert's reference score comes from games it plays without noise."""
     bc_updates: int
     """Behaviour-cloning updates on the demonstrations."""
     dagger_rounds: int
@@ -64,18 +69,20 @@ class Budget:
 
 DEFAULT_BUDGET = Budget(
     demo_games=4,
-    bc_updates=3_000,
-    dagger_rounds=2,
-    dagger_round_steps=1_500,
-    dagger_round_updates=1_000,
+    demo_noise=0.03,
+    bc_updates=6_000,
+    dagger_rounds=3,
+    dagger_round_steps=2_000,
+    dagger_round_updates=1_500,
     pretrain_updates=1_500,
     finetune_steps=16_000,
     eval_episodes=4,
 )
-"""About 11 minutes on a 2-core CPU (measured 11.1 with the sight expert, 2026-12-04)."""
+"""About 17 minutes on a 2-core CPU (measured 17.1, 2026-12-05)."""
 
 QUICK_BUDGET = Budget(
     demo_games=2,
+    demo_noise=0.03,
     bc_updates=200,
     dagger_rounds=1,
     dagger_round_steps=300,
@@ -103,7 +110,7 @@ class MainJobConfig:
     seed: int = 0
     """Seeds every stage."""
     quick: bool = False
-    """A smoke test of every stage (under 3 minutes on a 2-core CPU) instead of the default (about 10)."""
+    """A smoke test of every stage (under 3 minutes on a 2-core CPU) instead of the default (about 17)."""
     finetune: Literal["dqfd", "dqn"] = "dqfd"
     """The RL stage: DQfD (TD + n-step + margin + L2 over demonstrations and agent data) or DQN with the
     demonstrations in its replay."""
@@ -233,6 +240,9 @@ def _finetune_stage(
         **shared,
         demos=demos,
         init_from=start,
+        # The clone learnt unshifted frames; with the preset's shifts of 4 the fine-tuning fell to -21 at
+        # once, without them it dipped and came back (benchmarks/RESULTS.md, the main job).
+        augment_shift=0,
         pretrain_updates=config.budget.pretrain_updates if dqfd else 0,
         total_steps=steps,
         learning_starts=min(1_000, steps // 4),
@@ -307,13 +317,16 @@ class MainJob:
     # -- stages ----------------------------------------------------------------------------------------
 
     def _demonstrations(self) -> tuple[tuple[str, ...] | None, list[float]]:
-        """(dataset paths, the expert's recorded scores); None when the recording stopped."""
+        """(dataset paths, the expert's reference scores); None when the recording stopped."""
         config = self.config
         if config.demos:
             paths = tuple(str(Path(p).resolve()) for p in config.demos)
             return paths, []
 
-        settings = {"env": self.game, "expert": self.expert, "games": config.budget.demo_games}
+        budget = config.budget
+        settings = {"env": self.game, "expert": self.expert, "games": budget.demo_games}
+        if budget.demo_noise:  # (noise-free recordings keep the directory names they had)
+            settings["noise"] = budget.demo_noise
         out = self.root / f"demos-{_key({**settings, 'seed': config.seed})}"
         print(f"== demos: {out}", flush=True)
         if not (out / "data").exists():
@@ -324,7 +337,8 @@ class MainJob:
                     env=self.game,
                     expert=self.expert,
                     out=str(partial),
-                    episodes=config.budget.demo_games,
+                    episodes=budget.demo_games,
+                    noise=budget.demo_noise,
                     seed=config.seed,
                 )
             )
@@ -334,9 +348,22 @@ class MainJob:
             partial.rename(out)
         else:
             print("reusing the recorded games")
-        dataset = load_dataset(out)
-        scores = [float(e.score) for e in dataset.episodes()]
-        return (str(out.resolve()),), scores
+        if not budget.demo_noise:
+            return (str(out.resolve()),), [float(e.score) for e in load_dataset(out).episodes()]
+        return (str(out.resolve()),), self._expert_returns(out.with_name(out.name + "-expert.json"))
+
+    def _expert_returns(self, path: Path) -> list[float]:
+        """The expert's scores in `eval_episodes` noise-free games, on no-op starts the recording did not
+        use (kept in `path`, so a rerun reuses them)."""
+        if path.exists():
+            return json.loads(path.read_text())["returns"]
+        episodes = self.config.budget.eval_episodes
+        print(f"the expert plays {episodes} games without noise, for its reference score", flush=True)
+        seed = self.config.seed + self.config.budget.demo_games  # the recording used seed, seed + 1, ...
+        teacher = make_teacher(self.expert, self.game)
+        played = evaluate_expert(teacher, self.game, episodes=episodes, seed=seed)
+        write_json(path, {"returns": played["returns"], "seed": seed})
+        return played["returns"]
 
     def _train(self, name: str, config: AgentConfig) -> Stage | None:
         path = Path(config.run_dir)
