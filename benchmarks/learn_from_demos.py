@@ -72,6 +72,19 @@ def random_return(game: str, games: int) -> float:
     return float(evaluator(None, jax.random.key(0)).mean)
 
 
+def breakout_expert_return() -> float:
+    """DAgger's Breakout teacher's score (the default expert, 30 Nature games) from benchmarks/experts.py."""
+    from imitax.experts import default_expert
+
+    name = default_expert("Breakout")
+    measured = RESULTS / "experts.json"
+    key = f"{name}_nature_mean"
+    figures = json.loads(measured.read_text()) if measured.exists() else {}
+    if key not in figures:
+        raise SystemExit(f"No score of {name} yet: first run python benchmarks/experts.py --experts {name}")
+    return figures[key]
+
+
 def record_demos(work: Path, steps: int) -> dict:
     from imitax.data.dataset import load_dataset
     from imitax.data.record import ExpertRecordConfig, record_expert
@@ -258,7 +271,7 @@ def main() -> None:
             figures[f"{name}_minutes"] = round(results[name]["minutes"], 1)
     if "dagger_breakout" in results:
         mean = results["dagger_breakout"]["eval"]["mean"]
-        expert_breakout = 771.8  # benchmarks/demos.py, 10 games (a Breakout game lasts 27,000 steps)
+        expert_breakout = breakout_expert_return()
         figures["dagger_breakout_return"] = mean
         figures["dagger_breakout_vs_expert"] = vs_expert(mean, results["random_breakout"], expert_breakout)
     for name in ("dqfd", "dqn"):
