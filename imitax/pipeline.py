@@ -158,6 +158,12 @@ def _key(settings: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:8]
 
 
+def eval_epsilon(config: MainJobConfig) -> float:
+    """The exploration rate of every evaluation, the expert's reference games included: a little, so a
+    greedy clone that never serves cannot stall a Breakout game to the step limit."""
+    return 0.0 if config.quick else 0.01
+
+
 def _common(config: MainJobConfig, budget: Budget) -> dict[str, Any]:
     """What every training stage shares: the game, the seed, a small replay, the evaluation protocol."""
     return {
@@ -165,7 +171,7 @@ def _common(config: MainJobConfig, budget: Budget) -> dict[str, Any]:
         "seed": config.seed,
         "num_envs": 4,
         "eval_episodes": budget.eval_episodes,
-        "eval_epsilon": 0.0 if config.quick else 0.01,
+        "eval_epsilon": eval_epsilon(config),
         "replay_capacity": 20_000,
         "offline_log_every": 100 if config.quick else 250,
         "log_every": 256 if config.quick else 2_000,
@@ -350,19 +356,20 @@ class MainJob:
             print("reusing the recorded games")
         if not budget.demo_noise:
             return (str(out.resolve()),), [float(e.score) for e in load_dataset(out).episodes()]
-        return (str(out.resolve()),), self._expert_returns(out.with_name(out.name + "-expert.json"))
+        reference = out.with_name(f"{out.name}-expert-epsilon{eval_epsilon(config)}.json")
+        return (str(out.resolve()),), self._expert_returns(reference)
 
     def _expert_returns(self, path: Path) -> list[float]:
-        """The expert's scores in `eval_episodes` noise-free games, on no-op starts the recording did not
-        use (kept in `path`, so a rerun reuses them)."""
+        """The expert's scores in `eval_episodes` games under the learners' evaluation protocol, on no-op
+        starts the recording did not use (kept in `path`, so a rerun reuses them)."""
         if path.exists():
             return json.loads(path.read_text())["returns"]
-        episodes = self.config.budget.eval_episodes
-        print(f"the expert plays {episodes} games without noise, for its reference score", flush=True)
+        episodes, epsilon = self.config.budget.eval_episodes, eval_epsilon(self.config)
+        print(f"the expert plays {episodes} games at epsilon {epsilon}, as the learners are evaluated")
         seed = self.config.seed + self.config.budget.demo_games  # the recording used seed, seed + 1, ...
         teacher = make_teacher(self.expert, self.game)
-        played = evaluate_expert(teacher, self.game, episodes=episodes, seed=seed)
-        write_json(path, {"returns": played["returns"], "seed": seed})
+        played = evaluate_expert(teacher, self.game, episodes=episodes, seed=seed, noise=epsilon)
+        write_json(path, {"returns": played["returns"], "seed": seed, "epsilon": epsilon})
         return played["returns"]
 
     def _train(self, name: str, config: AgentConfig) -> Stage | None:
