@@ -78,7 +78,7 @@ DEFAULT_BUDGET = Budget(
     finetune_steps=16_000,
     eval_episodes=4,
 )
-"""About 17 minutes on a 2-core CPU (measured 17.1, 2026-12-05)."""
+"""About 18 minutes on a 2-core CPU (measured 18.1 from a fresh clone, 2026-12-05)."""
 
 QUICK_BUDGET = Budget(
     demo_games=2,
@@ -110,7 +110,7 @@ class MainJobConfig:
     seed: int = 0
     """Seeds every stage."""
     quick: bool = False
-    """A smoke test of every stage (under 3 minutes on a 2-core CPU) instead of the default (about 17)."""
+    """A smoke test of every stage (under 3 minutes on a 2-core CPU) instead of the default (about 18)."""
     finetune: Literal["dqfd", "dqn"] = "dqfd"
     """The RL stage: DQfD (TD + n-step + margin + L2 over demonstrations and agent data) or DQN with the
     demonstrations in its replay."""
