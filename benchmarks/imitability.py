@@ -4,7 +4,9 @@ expert's label, overall, on the decisive steps (Pong: the steps before the playe
 ball; Breakout: before the paddle meets a falling ball) and on the steps where the expert moves (not
 NOOP), and the clone's own score in the game.
 
-Each expert records `--games` games (the last `--held-out` of them held out), the clone makes `--updates`
+Each expert records `--games` games (the last `--held-out` of them held out) with `--noise` DART noise
+(labels stay the expert's): a deterministic expert replays the same game from the same no-op start, and
+without noise the held-out games may repeat training games step for step. The clone makes `--updates`
 updates, so the figures do not depend on the machine's speed. Writes benchmarks/results/imitability.json
 and prints it as the last line.
 
@@ -34,10 +36,16 @@ from imitax.experts import available_experts, decisive_steps
 RESULTS = Path(__file__).parent / "results"
 
 
-def record(expert: str, game: str, out: Path, games: int, max_steps: int) -> None:
+def record(expert: str, game: str, out: Path, games: int, max_steps: int, noise: float) -> None:
     if not out.exists():
         config = ExpertRecordConfig(
-            env=game, expert=expert, out=str(out), episodes=games, max_episode_steps=max_steps, quiet=True
+            env=game,
+            expert=expert,
+            out=str(out),
+            episodes=games,
+            noise=noise,
+            max_episode_steps=max_steps,
+            quiet=True,
         )
         record_expert(config)
 
@@ -92,10 +100,10 @@ def held_out_agreement(run: Path, demos: Path, game: str, held_out: int) -> dict
 
 
 def measure(expert: str, game: str, work: Path, args: argparse.Namespace) -> dict:
-    demos = work / f"demos-{expert}"
-    run = work / f"clone-{expert}{'-balanced' if args.bc_balance else ''}-{args.updates}"
+    demos = work / f"demos-{expert}-noise{args.noise}"
+    run = work / f"clone-{expert}-noise{args.noise}{'-balanced' if args.bc_balance else ''}-{args.updates}"
     start = time.perf_counter()
-    record(expert, game, demos, args.games, args.max_steps)
+    record(expert, game, demos, args.games, args.max_steps, args.noise)
     dataset = load_dataset(demos)
     train_episodes = dataset.indices[: -args.held_out]
     trained = clone(game, demos, run, args.updates, args.held_out, args.eval_games, args.bc_balance)
@@ -121,7 +129,8 @@ def main() -> None:
     parser.add_argument("--games", type=int, default=6, help="games recorded per expert")
     parser.add_argument("--held-out", type=int, default=2, help="of them, held out from the clone")
     parser.add_argument("--max-steps", type=int, default=4_000, help="steps per recorded game at most")
-    parser.add_argument("--updates", type=int, default=3_000, help="the clone's updates")
+    parser.add_argument("--updates", type=int, default=6_000, help="the clone's updates")
+    parser.add_argument("--noise", type=float, default=0.03, help="DART noise of the recorded games")
     parser.add_argument("--eval-games", type=int, default=8, help="games the clone plays at the end")
     parser.add_argument("--bc-balance", action="store_true", help="class-balanced cloning (bc_balance)")
     parser.add_argument("--work", type=Path, default=Path("runs/imitability"))
