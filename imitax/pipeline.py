@@ -50,7 +50,7 @@ class Budget:
     demo_noise: float
     """Probability that a recorded step executes a random action instead of the expert's, which stays the
     label (DART, Laskey et al. 2017): the games then show how the expert recovers from a slip, the states
-    a clone's own slips lead to. The expert's reference score comes from games it plays without noise."""
+    a clone's own slips lead to."""
     bc_updates: int
     """Behaviour-cloning updates on the demonstrations."""
     dagger_rounds: int
@@ -116,6 +116,9 @@ class MainJobConfig:
     demonstrations in its replay."""
     demo_games: int | None = None
     """Whole expert games to record (default: the budget's)."""
+    demo_noise: float | None = None
+    """Probability of a random action in each recorded step, the expert's choice kept as its label
+    (default: the budget's, 0.03)."""
     bc_updates: int | None = None
     """Behaviour-cloning updates (default: the budget's)."""
     dagger_rounds: int | None = None
@@ -131,6 +134,8 @@ class MainJobConfig:
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
+        if self.demo_noise is not None and not 0.0 <= self.demo_noise <= 1.0:
+            raise ValueError(f"--demo-noise is a probability in [0, 1], got {self.demo_noise}")
         if self.dagger_rounds is not None and self.dagger_rounds < 0:
             raise ValueError(f"--dagger-rounds must be >= 0, got {self.dagger_rounds}")
 
@@ -138,8 +143,8 @@ class MainJobConfig:
     def budget(self) -> Budget:
         """The stage budgets: --quick's or the default, with the flags given."""
         base = QUICK_BUDGET if self.quick else DEFAULT_BUDGET
-        fields = ("demo_games", "bc_updates", "dagger_rounds", "finetune_steps", "eval_episodes")
-        given = {name: getattr(self, name) for name in fields if getattr(self, name) is not None}
+        flags = [f.name for f in dataclasses.fields(Budget) if hasattr(self, f.name)]  # those with a flag
+        given = {name: getattr(self, name) for name in flags if getattr(self, name) is not None}
         return dataclasses.replace(base, **given)
 
 
@@ -354,8 +359,6 @@ class MainJob:
             partial.rename(out)
         else:
             print("reusing the recorded games")
-        if not budget.demo_noise:
-            return (str(out.resolve()),), [float(e.score) for e in load_dataset(out).episodes()]
         reference = out.with_name(f"{out.name}-expert-epsilon{eval_epsilon(config)}.json")
         return (str(out.resolve()),), self._expert_returns(reference)
 

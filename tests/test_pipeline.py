@@ -52,6 +52,7 @@ def test_main_job_runs_every_stage_and_reuses_them(tmp_path, capsys):
         (["--env", "Pongg"], "Pongg"),
         (["--demos", "missing-dataset"], "missing-dataset"),
         (["--bc-updates", "0"], "--bc-updates must be >= 1"),
+        (["--demo-noise", "1.5"], "--demo-noise is a probability"),
     ],
 )
 def test_main_job_refuses_bad_input_and_writes_nothing(tmp_path, capsys, args, message):
