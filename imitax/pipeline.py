@@ -359,15 +359,16 @@ class MainJob:
             partial.rename(out)
         else:
             print("reusing the recorded games")
-        reference = out.with_name(f"{out.name}-expert-epsilon{eval_epsilon(config)}.json")
-        return (str(out.resolve()),), self._expert_returns(reference)
+        return (str(out.resolve()),), self._expert_returns(out)
 
-    def _expert_returns(self, path: Path) -> list[float]:
+    def _expert_returns(self, demos: Path) -> list[float]:
         """The expert's scores in `eval_episodes` games under the learners' evaluation protocol, on no-op
-        starts the recording did not use (kept in `path`, so a rerun reuses them)."""
+        starts the recording in `demos` did not use (kept beside it, so a rerun with the same evaluation
+        reuses them)."""
+        episodes, epsilon = self.config.budget.eval_episodes, eval_epsilon(self.config)
+        path = demos.with_name(f"{demos.name}-expert-{episodes}games-epsilon{epsilon}.json")
         if path.exists():
             return json.loads(path.read_text())["returns"]
-        episodes, epsilon = self.config.budget.eval_episodes, eval_epsilon(self.config)
         print(f"the expert plays {episodes} games at epsilon {epsilon}, as the learners are evaluated")
         seed = self.config.seed + self.config.budget.demo_games  # the recording used seed, seed + 1, ...
         teacher = make_teacher(self.expert, self.game)
