@@ -11,8 +11,14 @@ when its time is up, and its final checkpoint then plays `--eval-games` whole ga
                                    demonstrations and DQN without them, same seed and settings otherwise
   update_ms_dqn, update_ms_dqfd    one jitted update of each objective on the same batch (Nature CNN)
   per_sample_ms                    a prioritized batch of 32 from 1,000,000 entries
+  dagger_agent_teacher_vs_teacher  DAgger on Pong taught by a trained imitax agent (--agent-teacher, a
+                                   run directory such as learn_pong.py's), against that agent's own score
+  <part>_return_sticky             the same final policy under Machado et al. 2018's stochasticity (sticky
+                                   actions 0.25, one no-op), --sticky-games games
+  imitability_<expert>, agent_oracle_labels_per_s   read from imitability.json and oracles.json
 `_vs_expert` is on the random-to-expert scale, (x - random) / (expert - random), random play and the
-expert measured in this run (the expert: the games recorded as demonstrations). Parts already done
+expert measured in this run (the expert: the games recorded as demonstrations). Final evaluations use
+evaluation seeds the demonstrations did not (no-op starts of their own). Parts already done
 are read back from --work (delete a part's directory to redo it); `--only` picks parts. Prints a table
 and, as its last line, one JSON object, also written to benchmarks/results/learn_from_demos.json, with
 learning curves as PNGs beside it.
@@ -32,7 +38,17 @@ from pathlib import Path
 import numpy as np
 
 RESULTS = Path(__file__).parent / "results"
-PARTS = ("demos", "bc", "bc_dart", "dagger", "dagger_breakout", "dqfd", "dqn", "speed")
+PARTS = (
+    "demos",
+    "bc",
+    "bc_dart",
+    "dagger",
+    "dagger_breakout",
+    "dagger_agent_teacher",
+    "dqfd",
+    "dqn",
+    "speed",
+)
 
 
 def run_child(args: list[str], minutes: float, log: Path) -> float:
@@ -50,11 +66,29 @@ def run_child(args: list[str], minutes: float, log: Path) -> float:
     return (time.perf_counter() - start) / 60
 
 
-def evaluate(run_dir: Path, games: int, epsilon: float) -> dict:
+def evaluate(run_dir: Path, games: int, epsilon: float, sticky_actions: bool = False) -> dict:
     from imitax.train.evaluation import evaluate_run
 
-    result, step = evaluate_run(str(run_dir), episodes=games, epsilon=epsilon, seed=777)
+    result, step = evaluate_run(
+        str(run_dir), episodes=games, epsilon=epsilon, seed=777, sticky_actions=sticky_actions
+    )
     return {"mean": result.mean, "std": result.std, "returns": result.returns.tolist(), "checkpoint": step}
+
+
+def final_evaluations(part: dict, games: int, sticky_games: int, epsilon: float) -> dict:
+    """`part` with its final policy evaluated over `games` games and `sticky_games` sticky-action games
+    (a part evaluated earlier over other numbers of games is evaluated again; its training is kept)."""
+    run = Path(part["run_dir"])
+    if len(part["eval"]["returns"]) != games:
+        part["eval"] = evaluate(run, games, epsilon)
+    if len(part.get("eval_sticky", {}).get("returns", [])) != sticky_games:
+        part["eval_sticky"] = evaluate(run, sticky_games, epsilon, sticky_actions=True)
+    return part
+
+
+def agent_return(run_dir: str, games: int, epsilon: float) -> float:
+    """A trained agent's own score, the teacher's level in dagger_agent_teacher_vs_teacher."""
+    return evaluate(Path(run_dir), games, epsilon)["mean"]
 
 
 def random_return(game: str, games: int) -> float:
@@ -84,6 +118,23 @@ def breakout_expert_return() -> float:
     if key not in figures:
         raise SystemExit(f"No score of {name} yet: first run python benchmarks/experts.py --experts {name}")
     return figures[key]
+
+
+def measured_elsewhere() -> dict:
+    """Each expert's imitability (imitability.py) and the oracles' labelling rates (demos.py)."""
+    figures = {}
+    imitability = RESULTS / "imitability.json"
+    if imitability.exists():
+        for expert in json.loads(imitability.read_text())["experts"]:
+            for key in ("accuracy", "decisive_accuracy", "clone_return"):
+                figures[f"imitability_{expert['expert']}_{key}"] = round(expert[key], 3)
+    oracles = RESULTS / "oracles.json"
+    if oracles.exists():
+        rates = json.loads(oracles.read_text())
+        figures.update(
+            {k: rates[k] for k in ("oracle_labels_per_s", "agent_oracle_labels_per_s") if k in rates}
+        )
+    return figures
 
 
 def record_demos(work: Path, steps: int) -> dict:
@@ -200,7 +251,9 @@ def main() -> None:
     parser.add_argument("--dagger-rounds", type=int, default=12)
     parser.add_argument("--dqfd-steps", type=int, default=100_000)
     parser.add_argument("--dqfd-minutes", type=float, default=60, help="time limit of each of DQfD and DQN")
-    parser.add_argument("--eval-games", type=int, default=20)
+    parser.add_argument("--eval-games", type=int, default=30, help="final games, Nature protocol's count")
+    parser.add_argument("--sticky-games", type=int, default=10, help="final games with sticky actions")
+    parser.add_argument("--agent-teacher", help="a trained Pong agent's run directory, DAgger's teacher")
     parser.add_argument(
         "--only", nargs="*", choices=PARTS, default=list(PARTS), help="parts to run (none: report only)"
     )
@@ -249,9 +302,31 @@ def main() -> None:
             0.05,
         ),
     }
+    if args.agent_teacher:
+        parts["dagger_agent_teacher"] = (
+            [
+                "train",
+                "dagger",
+                "--env",
+                "Pong",
+                "--expert",
+                args.agent_teacher,
+                "--rounds",
+                str(args.dagger_rounds),
+            ],
+            args.dagger_minutes,
+            0.0,
+        )
+    elif "dagger_agent_teacher" in args.only:
+        print("dagger_agent_teacher: skipped, it needs --agent-teacher RUN_DIR (a trained Pong agent)")
     for name, (train_args, minutes, epsilon) in parts.items():
         if name in args.only:
             results[name] = train_part(work, name, train_args, minutes, games, epsilon)
+        if name in results:  # earlier parts too: every final figure over the same games
+            results[name] = final_evaluations(results[name], games, args.sticky_games, epsilon)
+    if "dagger_agent_teacher" in results and "teacher_return" not in results["dagger_agent_teacher"]:
+        teacher = results["dagger_agent_teacher"]["teacher"] = args.agent_teacher
+        results["dagger_agent_teacher"]["teacher_return"] = agent_return(teacher, games, 0.0)
     if "speed" in args.only:
         results["speed"] = speed()
     per = RESULTS / "replay.json"
@@ -275,10 +350,21 @@ def main() -> None:
         expert_breakout = breakout_expert_return()
         figures["dagger_breakout_return"] = mean
         figures["dagger_breakout_vs_expert"] = vs_expert(mean, results["random_breakout"], expert_breakout)
+    if "dagger_agent_teacher" in results:
+        part = results["dagger_agent_teacher"]
+        figures["dagger_agent_teacher_return"] = part["eval"]["mean"]
+        figures["agent_teacher_return"] = part["teacher_return"]
+        figures["dagger_agent_teacher_vs_teacher"] = vs_expert(
+            part["eval"]["mean"], results["random_pong"], part["teacher_return"]
+        )
     for name in ("dqfd", "dqn"):
         if name in results:
             figures[f"{name}_return"] = results[name]["eval"]["mean"]
             figures[f"{name}_env_steps"] = results[name]["env_steps"]
+    for name, part in results.items():
+        if isinstance(part, dict) and "eval_sticky" in part:
+            figures[f"{name}_return_sticky"] = part["eval_sticky"]["mean"]
+    figures.update(measured_elsewhere())
     figures.update(results.get("speed", {}))
     figures["per_sample_ms"] = results.get("per_sample_ms")
     RESULTS.mkdir(exist_ok=True)

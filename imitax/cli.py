@@ -89,6 +89,9 @@ class EvalArgs:
     """Checkpoint step (default: the latest)."""
     seed: int = 12345
     """Seeds the evaluation environments and exploration."""
+    sticky_actions: bool = False
+    """Play as Machado et al. 2018 ask (sticky actions 0.25, one no-op, no FIRE at reset), with the run's
+    own action set and frames: how the policy holds up when its actions sometimes do not take."""
 
     def __post_init__(self) -> None:
         if self.episodes < 1:
@@ -103,13 +106,16 @@ def _eval(argv: list[str], prog: str) -> int:
     from imitax.train.evaluation import evaluate_run
 
     args = parse(EvalArgs, argv, prog)
-    result, step = evaluate_run(args.run_dir, args.episodes, args.epsilon, args.step, args.seed)
+    result, step = evaluate_run(
+        args.run_dir, args.episodes, args.epsilon, args.step, args.seed, sticky_actions=args.sticky_actions
+    )
     print(
         json.dumps(
             {
                 "run_dir": args.run_dir,
                 "step": step,
                 "epsilon": args.epsilon,
+                "sticky_actions": args.sticky_actions,
                 **result.summary(),
                 "returns": result.returns.tolist(),
             }

@@ -90,24 +90,29 @@ def _numbers(rows: list[dict[str, str]], column: str) -> list[float]:
 
 
 def plot_curves(stages: Sequence[Any], out: Path, expert: list[float], random: list[float]) -> None:
-    """Evaluation return against the run's step, and the training loss, for each stage."""
+    """Evaluation return and training loss of the stages one after another, as the job ran them: each
+    stage's steps (offline updates + environment steps) start where the stage before it ended."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, (ret, loss) = plt.subplots(1, 2, figsize=(11, 4))
+    start = 0
     for stage in stages:
         evals = rd.read_rows(stage.path / rd.EVAL_FILE)
-        steps, means = [int(r["step"]) for r in evals], [float(r["return_mean"]) for r in evals]
-        ret.plot(steps, means, "o-", label=stage.name)
         rows = [r for r in rd.read_rows(stage.path / rd.METRICS_FILE) if r.get("loss")]
-        loss.plot([int(r["step"]) for r in rows], [float(r["loss"]) for r in rows], label=stage.name)
+        steps = [int(r["step"]) for r in evals]
+        ret.plot([start + s for s in steps], [float(r["return_mean"]) for r in evals], "o-", label=stage.name)
+        loss.plot([start + int(r["step"]) for r in rows], [float(r["loss"]) for r in rows], label=stage.name)
+        for axis in (ret, loss):
+            axis.axvline(start, color="0.85", linewidth=0.8)
+        start += max([*steps, *(int(r["step"]) for r in rows), 0])
     for label, values, style in (("expert", expert, "--"), ("random", random, ":")):
         if values:
             ret.axhline(float(np.mean(values)), color="gray", linestyle=style, label=label)
-    ret.set(xlabel="step (offline updates + environment steps)", ylabel="evaluation return")
-    loss.set(xlabel="step", ylabel="training loss", yscale="log")
+    ret.set(xlabel="step of the job (each stage's updates + environment steps)", ylabel="evaluation return")
+    loss.set(xlabel="step of the job", ylabel="training loss", yscale="log")
     for axis in (ret, loss):
         axis.legend(fontsize=8)
         axis.grid(alpha=0.3)

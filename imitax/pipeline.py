@@ -241,6 +241,10 @@ def _dagger_stage(
     )
 
 
+FINETUNE_Q_SCALE = 0.1
+"""The clone's logits times this are fine-tuning's first Q-values (`AgentConfig.init_q_scale`)."""
+
+
 def _finetune_stage(
     config: MainJobConfig, shared: dict[str, Any], demos: tuple[str, ...], start: str
 ) -> AgentConfig:
@@ -251,8 +255,11 @@ def _finetune_stage(
         **shared,
         demos=demos,
         init_from=start,
-        # The clone learnt unshifted frames; with the preset's shifts of 4 the fine-tuning fell to -21 at
-        # once, without them it dipped and came back (benchmarks/RESULTS.md, the main job).
+        # The clone's logits become Q-values: at their own size (top-2 gaps of about 11) TD learning threw
+        # DAgger's +5 down to -18.5 before it climbed back; at a tenth (gaps about DQfD's margin) it
+        # started at +5.5 and reached +12 (benchmarks/RESULTS.md, the main job).
+        init_q_scale=FINETUNE_Q_SCALE,
+        # The clone learnt unshifted frames; with the preset's shifts of 4 the fine-tuning fell to -21.
         augment_shift=0,
         pretrain_updates=config.budget.pretrain_updates if dqfd else 0,
         total_steps=steps,

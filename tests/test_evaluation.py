@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from imitax import cli
 from imitax.agents.algorithms import DQN_FAST
-from imitax.envs import XlaEnv
+from imitax.envs import NATURE, XlaEnv, make_vec_env
+from imitax.envs.presets import with_sticky_actions
 from imitax.train.evaluation import Evaluator
 from imitax.train.runner import prepare
 from imitax.types import EnvStep
+from tests.tiny_runs import train_tiny_dqn
 
 GAME_ENDS = jnp.array([3, 5, 10**6])  # env 2 never ends its game: only the cap stops it
 LIFE_LOST = 2  # every env loses a life at step 2, which ends no game
@@ -69,3 +73,33 @@ def test_evaluation_protocols_set_the_cap_and_epsilon_and_are_recorded(tmp_path)
         dataclasses.replace(DQN_FAST, eval_protocol="machado")
     own = dataclasses.replace(DQN_FAST, eval_protocol="preset", eval_epsilon=0.2)
     assert own.resolved_eval_epsilon == 0.2
+
+
+def _frames_after(preset, actions: np.ndarray) -> np.ndarray:
+    env = make_vec_env("Pong", 1, preset=preset, training=False, seed=3)
+    env.reset()
+    for action in actions:
+        obs = env.step(np.array([action], np.int32)).obs
+    env.close()
+    return np.asarray(obs)
+
+
+def test_sticky_actions_keep_the_agents_action_set_and_make_some_presses_slip():
+    sticky = with_sticky_actions(NATURE)
+    assert (sticky.sticky_action_prob, sticky.noop_max, sticky.fire_reset) == (0.25, 1, False)
+    assert sticky.max_episode_frames == 108_000 and sticky.frame_stack == NATURE.frame_stack
+    still = dataclasses.replace(sticky, sticky_action_prob=0.0)
+    spec = make_vec_env("Pong", 1, preset=sticky, training=False).spec
+    assert spec.action_ids == make_vec_env("Pong", 1, preset=NATURE).spec.action_ids  # 6 actions, not 18
+    # The paddle turns every 3 steps: with sticky actions some turns come late, so it ends elsewhere.
+    actions = np.tile([2, 2, 2, 3, 3, 3], 30)
+    assert not np.array_equal(_frames_after(sticky, actions), _frames_after(still, actions))
+    np.testing.assert_array_equal(_frames_after(still, actions), _frames_after(still, actions))
+
+
+@pytest.mark.timeout(300)
+def test_eval_plays_a_run_with_sticky_actions(tmp_path, capsys):
+    run = train_tiny_dqn(tmp_path / "run")
+    assert cli.main(["eval", str(run), "--episodes", "1", "--epsilon", "1", "--sticky-actions", "True"]) == 0
+    shown = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert shown["sticky_actions"] is True and shown["episodes"] == 1 and -21 <= shown["return_mean"] <= 21

@@ -33,6 +33,27 @@ def test_a_run_starts_from_the_weights_of_the_run_it_names(source, tmp_path):
     for mine, theirs in zip(_leaves(run), _leaves(source), strict=True):
         np.testing.assert_array_equal(mine, theirs)  # no update made: the weights are the source's
 
+    scaled = tmp_path / "scaled"
+    assert (
+        cli.main(
+            [
+                *DAGGER,
+                "--round-updates",
+                "0",
+                "--init-from",
+                str(source),
+                "--init-q-scale",
+                "0.5",
+                "--run-dir",
+                str(scaled),
+            ]
+        )
+        == 0
+    )
+    obs = jax.random.randint(jax.random.key(0), (3, 4, 84, 84), 0, 256).astype(np.uint8)
+    q = lambda run: (lambda a: a.state.apply_fn(a.state.params, obs).q_values)(load_agent(run))
+    np.testing.assert_allclose(q(scaled), 0.5 * q(source), rtol=1e-4, atol=1e-6)
+
     fresh = tmp_path / "fresh"
     assert cli.main([*DAGGER, "--round-updates", "0", "--run-dir", str(fresh)]) == 0
     assert any((a != b).any() for a, b in zip(_leaves(fresh), _leaves(source), strict=True))
@@ -45,6 +66,7 @@ def test_a_run_starts_from_the_weights_of_the_run_it_names(source, tmp_path):
         (["--dueling", "True"], "that run's network (torso auto, dueling False"),
         (["--env", "Breakout"], "that agent plays Pong with observations (4, 84, 84) and 6 actions"),
         (["--init-from", "{missing}"], "--init-from: {missing}: there is no run there"),
+        (["--init-q-scale", "0"], "init_q_scale must be > 0, got 0.0"),
     ],
 )
 def test_a_run_that_does_not_fit_is_refused_with_one_message(source, tmp_path, capsys, changes, message):

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from imitax.networks import DuelingHead, NatureTorso, make_q_network
+from imitax.networks import DuelingHead, NatureTorso, make_q_network, scale_q_values
 from imitax.types import EnvSpec
 
 ATARI = EnvSpec("Pong", (4, 84, 84), "uint8", 4, 6)
@@ -55,6 +55,18 @@ def test_dueling_head_is_value_plus_centred_advantage():
 
     np.testing.assert_allclose(shifted("advantage", 5.0), q, atol=1e-5)
     np.testing.assert_allclose(shifted("value", 5.0), q + 5.0, atol=1e-5)
+
+
+@pytest.mark.parametrize("dueling", [False, True])
+def test_scaled_q_values_are_a_multiple_with_the_same_greedy_policy(dueling):
+    net = make_q_network(VECTOR, dueling=dueling, mlp_sizes=(16,), policy_head=True)
+    obs = jax.random.normal(jax.random.key(0), (32, 4))
+    params = net.init(jax.random.key(1), obs)
+    before, after = net.apply(params, obs), net.apply(scale_q_values(params, 0.1), obs)
+    np.testing.assert_allclose(after.q_values, 0.1 * before.q_values, rtol=1e-5, atol=1e-7)
+    np.testing.assert_array_equal(after.q_values.argmax(-1), before.q_values.argmax(-1))
+    np.testing.assert_array_equal(after.policy_logits, before.policy_logits)  # the policy head stays
+    assert scale_q_values(params, 1.0) is params
 
 
 def test_bad_torso_choice():

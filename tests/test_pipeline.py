@@ -92,6 +92,7 @@ def test_each_stage_starts_from_the_one_before_with_the_data_before_it():
     assert dagger.demos == ("demos",) and dagger.save_aggregate.startswith(dagger.run_dir)
     assert finetune.demos == ("demos", dagger.save_aggregate)
     assert bc.offline_eval_every < bc.pretrain_updates and finetune.eval_every < finetune.total_steps
+    assert finetune.init_q_scale < 1 == bc.init_q_scale == dagger.init_q_scale  # only TD rescales logits
     without_dagger = stage_configs(MainJobConfig(quick=True, dagger_rounds=0), ("demos",), "pong-search")
     assert without_dagger["finetune"].init_from == without_dagger["bc"].run_dir
     assert without_dagger["finetune"].demos == ("demos",)

@@ -77,6 +77,20 @@ set, no loss-of-life signal and no game-specific resets."""
 PRESETS: dict[str, AtariPreset] = {p.name: p for p in (NATURE, MACHADO)}
 
 
+def with_sticky_actions(preset: AtariPreset) -> AtariPreset:
+    """`preset` made as stochastic as Machado et al. 2018 ask: sticky actions 0.25, a single no-op, no FIRE
+    at reset, games cut at 108,000 frames. The action set and the frames stay `preset`'s, so an agent
+    trained on it plays these games as it is: its robustness is measured, not its transfer."""
+    return dataclasses.replace(
+        preset,
+        name=f"{preset.name}+sticky",
+        noop_max=MACHADO.noop_max,
+        sticky_action_prob=MACHADO.sticky_action_prob,
+        fire_reset=MACHADO.fire_reset,
+        max_episode_frames=108_000,
+    )
+
+
 def get_preset(preset: str | AtariPreset) -> AtariPreset:
     """Looks a preset up by name (or passes an `AtariPreset` through)."""
     if isinstance(preset, AtariPreset):

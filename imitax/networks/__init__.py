@@ -7,7 +7,7 @@ replay keep uint8 (four times less memory than float32).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import flax.linen as nn
 import jax
@@ -173,3 +173,19 @@ def make_q_network(
     head = DuelingHead(spec.num_actions, hidden) if dueling else QHead(spec.num_actions)
     policy = QHead(spec.num_actions) if policy_head else None
     return QNetwork(torso=body, head=head, policy_head=policy)
+
+
+def scale_q_values(params: Any, factor: float) -> Any:
+    """`params` of a `QNetwork` whose Q-values are `factor` times the given ones on every input: the Q
+    head's output layers (weights and biases; for a dueling head, its value and advantage layers) are
+    scaled, its hidden layers, the torso and any policy head are not. For `factor` > 0 the greedy policy
+    is unchanged."""
+    if factor == 1.0:
+        return params
+    head = params["params"]["head"]
+    outputs = {"value", "advantage"} if "advantage" in head else set(head)
+    scaled = {
+        name: jax.tree.map(lambda x: x * factor, layer) if name in outputs else layer
+        for name, layer in head.items()
+    }
+    return {**params, "params": {**params["params"], "head": scaled}}

@@ -9,7 +9,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from imitax.envs import VecEnv, make_vec_env
+from imitax.envs import VecEnv, is_atari, make_vec_env
+from imitax.envs.presets import AtariPreset, get_preset, with_sticky_actions
 from imitax.train.loading import load_agent
 from imitax.train.loop import seeds_vectorized
 
@@ -100,14 +101,26 @@ class Evaluator:
 
 
 def evaluate_run(
-    run_dir: str, episodes: int = 10, epsilon: float = 0.05, step: int | None = None, seed: int = 12345
+    run_dir: str,
+    episodes: int = 10,
+    epsilon: float = 0.05,
+    step: int | None = None,
+    seed: int = 12345,
+    sticky_actions: bool = False,
 ) -> tuple[EvalResult, int]:
     """Plays `episodes` whole games with a run's checkpoint (the latest by default), on fresh evaluation
-    environments (training-only settings off). Returns the result and the checkpoint's step."""
+    environments (training-only settings off), under the run's preset or, with `sticky_actions`, under
+    Machado et al. 2018's stochasticity (`imitax.envs.presets.with_sticky_actions`). Returns the result and
+    the checkpoint's step."""
 
     loaded = load_agent(run_dir, step)
     config = loaded.config
-    env = make_vec_env(config.env, episodes, preset=config.env_preset, training=False, seed=seed)
+    preset: str | AtariPreset = config.env_preset
+    if sticky_actions:
+        if not is_atari(config.env):
+            raise ValueError(f"sticky actions are an Atari setting; {config.env} has none")
+        preset = with_sticky_actions(get_preset(config.env_preset))
+    env = make_vec_env(config.env, episodes, preset=preset, training=False, seed=seed)
     max_steps = env.spec.preset.max_episode_steps + 2 if env.spec.preset else 100_000
     evaluator = Evaluator(env, loaded.agent.act, epsilon, max_steps)
     return evaluator(loaded.state, jax.random.key(seed)), loaded.step

@@ -34,7 +34,7 @@ LOCK_FILE = "lock"
 SEED_DIR = "seed{}"
 CHECKPOINTS_DIR = "checkpoints"
 RESUMABLE = {"total_steps", "run_dir", "wandb_project"}  # settings a resumed run may change
-ADDED_SETTINGS = {"val_episodes": 0, "init_from": None, "bc_balance": False}
+ADDED_SETTINGS = {"val_episodes": 0, "init_from": None, "bc_balance": False, "init_q_scale": 1.0}
 """Settings added after runs were recorded, with the value that reproduces a run recorded before them."""
 """Held (flock) by the one process writing a run directory, with its pid inside; gone when it ends."""
 PACKAGES = (

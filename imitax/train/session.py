@@ -21,6 +21,7 @@ from imitax.agents.learner import with_params
 from imitax.data.dataset import Dataset, load_dataset
 from imitax.data.replay_loader import check_room, load_demonstrations
 from imitax.envs import VecEnv, atari_spec, is_atari, make_vec_env, resolve_env_name
+from imitax.networks import scale_q_values
 from imitax.replay import Replay, make_replay
 from imitax.train import run_dir as rd
 from imitax.train.checkpoints import Checkpointer
@@ -163,7 +164,11 @@ class Session:
         self.env: VecEnv = early_env or self._train_envs()
         self.agent = make_agent(config)
         self.offline_agent = make_agent(config, offline=True)
-        self.init_params = initial_params(config.init_from, self.agent, spec) if config.init_from else None
+        self.init_params = (
+            scale_q_values(initial_params(config.init_from, self.agent, spec), config.init_q_scale)
+            if config.init_from
+            else None
+        )
         held = self.held_out_episodes
         self.held_out = HeldOut(self.offline_agent, config, spec, self.datasets, held) if any(held) else None
         self.schedule = Schedule(config, expected_updates(config))
