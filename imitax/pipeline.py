@@ -78,7 +78,8 @@ DEFAULT_BUDGET = Budget(
     finetune_steps=16_000,
     eval_episodes=4,
 )
-"""About 18 minutes on a 2-core CPU (measured 18.1 from a fresh clone, 2026-12-05)."""
+"""About 19 minutes on a 2-core CPU (measured 19.2 from a fresh clone, 2026-12-05): BC -5.0, DAgger +5.25,
+fine-tuning +12.0, the expert +17.0 at epsilon 0.01 (benchmarks/RESULTS.md)."""
 
 QUICK_BUDGET = Budget(
     demo_games=2,
