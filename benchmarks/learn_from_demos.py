@@ -235,6 +235,7 @@ def plot(results: dict, path: Path) -> None:
             ax.plot([int(e[x]) for e in evals], [float(e["return_mean"]) for e in evals], "o-", **style)
             ax.plot(part[x], part["eval"]["mean"], "*", markersize=14, label=f"{name} (final)", **style)
         ax.axhline(results.get("random_pong", -20.7), color="0.6", ls=":", label="random play")
+        ax.axhline(results["demos"]["clean"]["score_mean"], color="0.6", ls="--", label="expert")
         ax.set(xlabel=label, ylabel="evaluation return", title=title)
         ax.grid(alpha=0.3)
         ax.legend()
