@@ -111,7 +111,7 @@ class MainJobConfig:
     seed: int = 0
     """Seeds every stage."""
     quick: bool = False
-    """A smoke test of every stage (under 3 minutes on a 2-core CPU) instead of the default (about 18)."""
+    """A smoke test of every stage (under 3 minutes on a 2-core CPU) instead of the default (about 19)."""
     finetune: Literal["dqfd", "dqn"] = "dqfd"
     """The RL stage: DQfD (TD + n-step + margin + L2 over demonstrations and agent data) or DQN with the
     demonstrations in its replay."""

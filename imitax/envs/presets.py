@@ -87,7 +87,7 @@ def with_sticky_actions(preset: AtariPreset) -> AtariPreset:
         noop_max=MACHADO.noop_max,
         sticky_action_prob=MACHADO.sticky_action_prob,
         fire_reset=MACHADO.fire_reset,
-        max_episode_frames=108_000,
+        max_episode_frames=MACHADO.max_episode_frames,
     )
 
 
