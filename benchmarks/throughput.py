@@ -56,7 +56,7 @@ from imitax.train.loop import (
     make_train_chunk,
     zero_metrics,
 )
-from imitax.train.schedule import Schedule, expected_updates
+from imitax.train.schedule import Schedule
 
 NUM_ENVS = 8
 
@@ -121,7 +121,7 @@ def training(config, num_envs: int) -> Training:
     state = initial_loop_state(
         agent.init(jax.random.key(0), env.spec), replay.init(), xla.handle, env.reset(), jax.random.key(1)
     )
-    schedule = Schedule(config, expected_updates(config))
+    schedule = Schedule(config)
     learn = make_learn_step(agent, replay, schedule.beta)
     zeros = zero_metrics(learn, state.agent, state.replay)
 

@@ -20,9 +20,9 @@ import numpy as np
 import pytest
 
 from imitax import cli
-from imitax.agents.agent import make_agent
+from imitax.agents.agent import make_agent, make_optimizer
 from imitax.agents.algorithms import DQN_CARTPOLE as CARTPOLE
-from imitax.agents.algorithms import DQNConfig
+from imitax.agents.algorithms import DaggerConfig, DQNConfig
 from imitax.train.runner import train
 from imitax.types import EnvSpec, Transition
 
@@ -104,9 +104,46 @@ def test_polyak_target_moves_a_little_every_update():
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6), new.target_params, expected)
 
 
+def test_expected_updates_count_every_phase():
+    online = dataclasses.replace(CARTPOLE, total_steps=1_000, learning_starts=200, replay_ratio=0.25)
+    assert online.expected_updates == 200
+    assert DaggerConfig(pretrain_updates=50, rounds=3, round_updates=100).expected_updates == 350
+
+
+def test_learning_rate_decays_by_cosine_to_its_end_at_the_last_planned_update():
+    # 40 planned updates; Adam on a constant gradient steps by the step size itself (its m / sqrt(v) is 1).
+    config = dataclasses.replace(
+        CARTPOLE,
+        optimizer="adam",
+        optimizer_eps=1e-12,
+        max_grad_norm=None,
+        learning_rate=1e-2,
+        learning_rate_end=1e-3,
+        total_steps=200,
+        learning_starts=40,
+        replay_ratio=0.25,
+    )
+    assert config.expected_updates == 40
+    tx = make_optimizer(config)
+    params = jnp.zeros(())
+    opt_state = tx.init(params)
+    steps = []
+    for _ in range(45):
+        update, opt_state = tx.update(jnp.ones(()), opt_state, params)
+        steps.append(-float(update))
+    cosine = 1e-3 + 0.5 * (1e-2 - 1e-3) * (1 + np.cos(np.pi * np.arange(45).clip(max=40) / 40))
+    np.testing.assert_allclose(steps, cosine, rtol=1e-5)
+    assert steps[20] == pytest.approx(5.5e-3, rel=1e-5)  # halfway: midway between the ends
+    constant = make_optimizer(dataclasses.replace(config, learning_rate_end=None))
+    update, _ = constant.update(jnp.ones(()), constant.init(params), params)
+    assert -float(update) == pytest.approx(1e-2, rel=1e-5)
+
+
 @pytest.mark.parametrize(
     "field, value",
     [
+        ("learning_rate_end", 1.0),
+        ("learning_rate_end", 0.0),
         ("total_steps", -1),
         ("batch_size", 0),
         ("replay_ratio", 0.0),

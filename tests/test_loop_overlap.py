@@ -14,7 +14,7 @@ from imitax.agents.algorithms import DQN_CARTPOLE, DQN_NATURE
 from imitax.envs import make_vec_env
 from imitax.replay import make_replay
 from imitax.train.loop import initial_loop_state, make_learn_step, make_train_chunk, zero_metrics
-from imitax.train.schedule import Schedule, expected_updates
+from imitax.train.schedule import Schedule
 
 
 def _run(config, overlap: bool, steps: int, chunks: int):
@@ -24,7 +24,7 @@ def _run(config, overlap: bool, steps: int, chunks: int):
     state = initial_loop_state(
         agent.init(jax.random.key(0), env.spec), replay.init(), xla.handle, env.reset(), jax.random.key(1)
     )
-    schedule = Schedule(config, expected_updates(config))
+    schedule = Schedule(config)
     learn = make_learn_step(agent, replay, schedule.beta)
     chunk = make_train_chunk(
         agent,

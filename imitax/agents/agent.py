@@ -21,15 +21,25 @@ from imitax.networks import make_q_network
 from imitax.types import EnvSpec
 
 
+def step_size(config: AgentConfig) -> optax.ScalarOrSchedule:
+    """`learning_rate`, or its cosine decay to `learning_rate_end` over the run's planned updates."""
+    if config.learning_rate_end is None:
+        return config.learning_rate
+    return optax.cosine_decay_schedule(
+        config.learning_rate,
+        decay_steps=max(config.expected_updates, 1),
+        alpha=config.learning_rate_end / config.learning_rate,
+    )
+
+
 def make_optimizer(config: AgentConfig) -> optax.GradientTransformation:
     """RMSProp as in Nature DQN (centered, as dqn_zoo writes it) or Adam, after optional clipping, with
     optional L2 regularisation of the weights (DQfD's lambda_3) added to the gradient."""
+    lr = step_size(config)
     if config.optimizer == "rmsprop":
-        opt = optax.rmsprop(
-            config.learning_rate, decay=config.rmsprop_decay, eps=config.optimizer_eps, centered=True
-        )
+        opt = optax.rmsprop(lr, decay=config.rmsprop_decay, eps=config.optimizer_eps, centered=True)
     else:
-        opt = optax.adam(config.learning_rate, eps=config.optimizer_eps)
+        opt = optax.adam(lr, eps=config.optimizer_eps)
     parts = []
     if config.max_grad_norm is not None:
         parts.append(optax.clip_by_global_norm(config.max_grad_norm))

@@ -193,6 +193,10 @@ class AgentConfig(RunConfig):
     """rmsprop (Nature, centered as in dqn_zoo) or adam."""
     learning_rate: float = 2.5e-4
     """Step size."""
+    learning_rate_end: float | None = None
+    """Step size at the run's last update, reached by cosine decay from learning_rate over all the
+    updates it plans (offline, DAgger's rounds and online), so late updates refine the policy instead of
+    redrawing it; None: constant. A run stopped early stops partway down the curve."""
     optimizer_eps: float = 0.01 / 32**2
     """Epsilon of the optimizer's denominator (dqn_zoo's Nature value for rmsprop; 1.5e-4 suits adam)."""
     rmsprop_decay: float = 0.95
@@ -219,6 +223,11 @@ class AgentConfig(RunConfig):
         _positive_real(self, "priority_eps_agent", "priority_eps_demo", "init_q_scale")
         if self.init_q_scale != 1.0 and not self.init_from:
             raise ValueError("init_q_scale scales the weights --init-from gives; name a run to start from")
+        if self.learning_rate_end is not None and not 0 < self.learning_rate_end <= self.learning_rate:
+            raise ValueError(
+                "learning_rate_end decays the step size: it must be in (0, learning_rate="
+                f"{self.learning_rate}], got {self.learning_rate_end}"
+            )
         if self.label_smoothing >= 1:
             raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
         if self.target_tau is not None and not 0 < self.target_tau <= 1:
@@ -278,6 +287,12 @@ class AgentConfig(RunConfig):
         """Updates made without stepping the training environments: the offline phase's (and, for
         DAgger, its rounds')."""
         return self.pretrain_updates
+
+    @property
+    def expected_updates(self) -> int:
+        """Gradient updates the whole run plans: its offline phase, DAgger's rounds and its online phase."""
+        online = max(self.total_steps - self.learning_starts, 0) * self.replay_ratio
+        return int(self.offline_updates + online)
 
     @functools.cached_property
     def online_loss(self) -> Loss:

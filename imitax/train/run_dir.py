@@ -31,12 +31,19 @@ CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.csv"
 EVAL_FILE = "eval.csv"
 LOCK_FILE = "lock"
+"""Held (flock) by the one process writing a run directory, with its pid inside; gone when it ends."""
 SEED_DIR = "seed{}"
 CHECKPOINTS_DIR = "checkpoints"
 RESUMABLE = {"total_steps", "run_dir", "wandb_project"}  # settings a resumed run may change
-ADDED_SETTINGS = {"val_episodes": 0, "init_from": None, "bc_balance": False, "init_q_scale": 1.0}
+ADDED_SETTINGS = {
+    "val_episodes": 0,
+    "init_from": None,
+    "bc_balance": False,
+    "init_q_scale": 1.0,
+    "learning_rate_end": None,
+    "sticky_rounds": False,
+}
 """Settings added after runs were recorded, with the value that reproduces a run recorded before them."""
-"""Held (flock) by the one process writing a run directory, with its pid inside; gone when it ends."""
 PACKAGES = (
     "imitax",
     "jax",

@@ -19,8 +19,6 @@ class Schedule:
     """When an online agent learns, how much it explores, and how prioritized replay corrects."""
 
     config: AgentConfig
-    total_updates: int
-    """Updates the whole run makes (`expected_updates`): beta reaches 1 at the last."""
 
     def epsilon(self, env_steps: jax.Array) -> jax.Array:
         """1 before learning starts (uniform random acting), then linear decay to `epsilon_end`."""
@@ -32,13 +30,8 @@ class Schedule:
     def beta(self, updates: jax.Array) -> jax.Array:
         """Prioritized replay's importance exponent, annealed linearly to 1 by the run's last update."""
         start = self.config.importance_exponent
-        return start + jnp.clip(updates / max(self.total_updates, 1), 0.0, 1.0) * (1.0 - start)
-
-
-def expected_updates(config: AgentConfig) -> int:
-    """Gradient updates a run will make in all: its offline phase, DAgger's rounds and its online phase."""
-    online = max(config.total_steps - config.learning_starts, 0) * config.replay_ratio
-    return int(config.offline_updates + online)
+        progress = updates / max(self.config.expected_updates, 1)
+        return start + jnp.clip(progress, 0.0, 1.0) * (1.0 - start)
 
 
 def final_step(config: AgentConfig) -> int:

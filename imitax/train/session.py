@@ -39,7 +39,6 @@ from imitax.train.schedule import (
     Schedule,
     crossed,
     env_seed,
-    expected_updates,
     final_step,
 )
 from imitax.train.validation import HeldOut, held_out_count, split_episodes
@@ -171,7 +170,7 @@ class Session:
         )
         held = self.held_out_episodes
         self.held_out = HeldOut(self.offline_agent, config, spec, self.datasets, held) if any(held) else None
-        self.schedule = Schedule(config, expected_updates(config))
+        self.schedule = Schedule(config)
         self.evaluator = self._evaluator()
         records = self._records(configs, spec)
         self.state, eval_keys = self._initial_state()
