@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -165,6 +166,7 @@ def train_part(work: Path, name: str, args: list[str], minutes: float, games: in
     else:
         minutes_taken = run_child([*args, "--run-dir", str(run)], minutes, work / f"{name}.log")
     result = {"minutes": minutes_taken, "eval": evaluate(run, games, epsilon), "run_dir": str(run)}
+    result["command"] = " ".join(["imitax", *args])
     from imitax.train.run_dir import EVAL_FILE, METRICS_FILE, read_rows
 
     rows = read_rows(run / METRICS_FILE)
@@ -256,6 +258,11 @@ def main() -> None:
     parser.add_argument("--sticky-games", type=int, default=10, help="final games with sticky actions")
     parser.add_argument("--agent-teacher", help="a trained Pong agent's run directory, DAgger's teacher")
     parser.add_argument(
+        "--dagger-flags",
+        default="",
+        help="more flags for every DAgger part, e.g. '--learning-rate-end 1e-4 --sticky-rounds True'",
+    )
+    parser.add_argument(
         "--only", nargs="*", choices=PARTS, default=list(PARTS), help="parts to run (none: report only)"
     )
     args = parser.parse_args()
@@ -275,21 +282,14 @@ def main() -> None:
     breakout = ["--eval-episodes", "4", "--eval-epsilon", "0.05"]
     dqn = ["--loss", "td=1,nstep=1", "--pretrain-updates", "0", "--learning-starts", "5000"]
     dqn += ["--epsilon-start", "1.0", "--epsilon-decay-steps", "50000"]
+    dagger = ["train", "dagger", "--rounds", str(args.dagger_rounds), *shlex.split(args.dagger_flags)]
     parts = {
         "bc": (["train", "bc", "--demos", clean, *bc], args.bc_minutes, 0.0),
         "bc_dart": (["train", "bc", "--demos", dart, *bc], args.bc_minutes, 0.0),
-        "dagger": (
-            ["train", "dagger", "--env", "Pong", "--rounds", str(args.dagger_rounds)],
-            args.dagger_minutes,
-            0.0,
-        ),
+        "dagger": ([*dagger, "--env", "Pong"], args.dagger_minutes, 0.0),
         # Breakout: a greedy clone that never serves stalls its game until the 27,000-step cap, so its
         # evaluations play with the Nature protocol's epsilon 0.05 (FIRE comes up by chance).
-        "dagger_breakout": (
-            ["train", "dagger", "--env", "Breakout", "--rounds", str(args.dagger_rounds), *breakout],
-            args.dagger_minutes,
-            0.05,
-        ),
+        "dagger_breakout": ([*dagger, "--env", "Breakout", *breakout], args.dagger_minutes, 0.05),
         "dqfd": (
             ["train", "dqfd", "--preset", "fast", "--demos", clean, "--total-steps", str(args.dqfd_steps)],
             args.dqfd_minutes,
@@ -304,20 +304,8 @@ def main() -> None:
         ),
     }
     if args.agent_teacher:
-        parts["dagger_agent_teacher"] = (
-            [
-                "train",
-                "dagger",
-                "--env",
-                "Pong",
-                "--expert",
-                args.agent_teacher,
-                "--rounds",
-                str(args.dagger_rounds),
-            ],
-            args.dagger_minutes,
-            0.0,
-        )
+        teacher = ["--env", "Pong", "--expert", args.agent_teacher]
+        parts["dagger_agent_teacher"] = ([*dagger, *teacher], args.dagger_minutes, 0.0)
     elif "dagger_agent_teacher" in args.only:
         print("dagger_agent_teacher: skipped, it needs --agent-teacher RUN_DIR (a trained Pong agent)")
     for name, (train_args, minutes, epsilon) in parts.items():

@@ -9,9 +9,11 @@ from pathlib import Path
 import pytest
 
 from imitax import cli
+from imitax.agents.algorithms import DaggerConfig
 from imitax.data.dataset import DatasetWriter, Source, load_dataset
 from imitax.data.record import ExpertRecordConfig, record_expert
 from imitax.envs import atari_spec
+from imitax.train.phases.dagger import DaggerRounds
 
 SMALL = ["--num-envs", "2", "--eval-episodes", "1", "--batch-size", "8", "--offline-log-every", "10"]
 
@@ -110,6 +112,16 @@ def test_dagger_rounds_label_with_the_expert(tmp_path):
     first_round = aggregate[:2]  # beta 1: the expert's action is executed at every step
     assert all((e.actions == e.labels).all() for e in first_round)
     assert any((e.actions != e.labels).any() for e in aggregate[2:])  # beta 1/2: the learner acts too
+
+
+def test_dagger_sticky_rounds_play_with_sticky_actions_and_the_runs_actions():
+    spec = atari_spec("Pong", "nature")
+    rounds = DaggerRounds(DaggerConfig(sticky_rounds=True, round_envs=2), spec, lambda *a: None, seed=0)
+    for env in rounds.games.envs:
+        assert env.ale.getFloat("repeat_action_probability") == pytest.approx(0.25)
+        assert env.spec_.action_ids == spec.action_ids and env.spec_.obs_shape == spec.obs_shape
+    plain = DaggerRounds(DaggerConfig(round_envs=1), spec, lambda *a: None, seed=0)
+    assert plain.games.envs[0].ale.getFloat("repeat_action_probability") == 0.0
 
 
 # -- bad input ---------------------------------------------------------------------------------------------

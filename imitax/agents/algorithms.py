@@ -114,6 +114,10 @@ class DaggerConfig(AgentConfig):
     """Gradient updates on the aggregate after each round."""
     round_envs: int = 8
     """ale-py emulators acting in parallel."""
+    sticky_rounds: bool = False
+    """Play the rounds with sticky actions (Machado et al. 2018: the emulator repeats the previous action
+    with probability 0.25, one no-op, no FIRE at reset), so that the learner visits, and is taught, the
+    states a delayed press leads to; evaluations keep the run's preset."""
     beta: float = 1.0
     """Probability that the expert's action is executed in round 0 (Ross et al.'s beta_1)."""
     beta_decay: float = 0.5
