@@ -216,7 +216,7 @@ return is the true game score of whole games (evaluation epsilon {record["config
 <h2>Learning curves</h2><img src="curves.png" alt="learning curves" width="100%">
 <h2>The final agent playing</h2><img src="play.gif" alt="the final agent playing">
 <h2>Reproduce</h2><pre>{html.escape(job.command)}</pre>
-<p>Budget: <code>{budget}</code></p>
+<p>Budget ({config.budget_name}): <code>{budget}</code></p>
 <p>Evaluation protocol: <code>{html.escape(json.dumps(protocol, sort_keys=True))}</code></p>
 </body></html>
 """

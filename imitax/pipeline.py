@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import jax
+
 from imitax.agents.algorithms import BC_DEFAULT, DAGGER_DEFAULT, DQFD_FAST, DQN_FAST
 from imitax.agents.config import AgentConfig
 from imitax.data.dataset import load_dataset, write_json
@@ -67,7 +69,7 @@ class Budget:
     """Whole games per evaluation, and for random play's reference."""
 
 
-DEFAULT_BUDGET = Budget(
+CPU_BUDGET = Budget(
     demo_games=4,
     demo_noise=0.03,
     bc_updates=6_000,
@@ -94,6 +96,25 @@ QUICK_BUDGET = Budget(
 )
 """A smoke test of every stage: under 3 minutes on a 2-core CPU (measured 1.9), nothing learned."""
 
+ACCELERATOR_BUDGET = Budget(
+    demo_games=8,
+    demo_noise=0.03,
+    bc_updates=20_000,
+    dagger_rounds=8,
+    dagger_round_steps=4_000,
+    dagger_round_updates=2_500,
+    pretrain_updates=5_000,
+    finetune_steps=300_000,
+    eval_episodes=10,
+)
+"""The default on a GPU or TPU, where an update takes about half a millisecond instead of 40: about 3x the
+CPU budget's updates in cloning and DAgger, 19x its fine-tuning steps, twice the demonstrations and 10
+games per evaluation. Sized from an H100's rates (2026-11-26, benchmarks/results/throughput_gpu.json:
+3,700 training steps/s with 8 environments; the DAgger oracle labels about 700 states/s on CPU cores) to
+about 10 minutes; not yet run end to end on an accelerator."""
+
+BUDGETS = {"quick": QUICK_BUDGET, "cpu": CPU_BUDGET, "accelerator": ACCELERATOR_BUDGET}
+
 
 @dataclass(frozen=True)
 class MainJobConfig:
@@ -111,7 +132,8 @@ class MainJobConfig:
     seed: int = 0
     """Seeds every stage."""
     quick: bool = False
-    """A smoke test of every stage (under 3 minutes on a 2-core CPU) instead of the default (about 19)."""
+    """A smoke test of every stage (under 3 minutes on a 2-core CPU) instead of the default budget (about
+    19 minutes on a 2-core CPU; on a GPU or TPU, the larger accelerator budget)."""
     finetune: Literal["dqfd", "dqn"] = "dqfd"
     """The RL stage: DQfD (TD + n-step + margin + L2 over demonstrations and agent data) or DQN with the
     demonstrations in its replay."""
@@ -141,9 +163,16 @@ class MainJobConfig:
             raise ValueError(f"--dagger-rounds must be >= 0, got {self.dagger_rounds}")
 
     @property
+    def budget_name(self) -> Literal["quick", "cpu", "accelerator"]:
+        """Which budget the stages start from: --quick's, or the default for the machine jax runs on."""
+        if self.quick:
+            return "quick"
+        return "cpu" if jax.default_backend() == "cpu" else "accelerator"
+
+    @property
     def budget(self) -> Budget:
-        """The stage budgets: --quick's or the default, with the flags given."""
-        base = QUICK_BUDGET if self.quick else DEFAULT_BUDGET
+        """The stage budgets: `budget_name`'s, with the flags given."""
+        base = BUDGETS[self.budget_name]
         flags = [f.name for f in dataclasses.fields(Budget) if hasattr(self, f.name)]  # those with a flag
         given = {name: getattr(self, name) for name in flags if getattr(self, name) is not None}
         return dataclasses.replace(base, **given)
@@ -325,6 +354,7 @@ class MainJob:
         return {
             "config": dataclasses.asdict(self.config),
             "budget": dataclasses.asdict(self.config.budget),
+            "budget_name": self.config.budget_name,
             "command": self.command,
         }
 

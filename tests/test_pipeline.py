@@ -3,11 +3,12 @@ changed setting redoes only the stages it reaches; bad input is refused before a
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
 
-from imitax import cli
+from imitax import cli, pipeline
 from imitax.pipeline import MainJobConfig, stage_configs
 from imitax.train import run_dir as rd
 
@@ -37,6 +38,7 @@ def test_main_job_runs_every_stage_and_reuses_them(tmp_path, capsys):
     assert len(rd.read_rows(root / stages["finetune"] / rd.EVAL_FILE)) >= 4  # curves, not one point
     page = (report / "index.html").read_text()
     assert "imitax run --quick --bc-updates 20" in page and "play.gif" in page and "updates/s" in page
+    assert "Budget (quick)" in page and json.loads((root / "job.json").read_text())["budget_name"] == "quick"
     capsys.readouterr()
 
     modified = {p: p.stat().st_mtime_ns for p in root.glob("*/eval.csv")}
@@ -64,6 +66,18 @@ def test_main_job_refuses_bad_input_and_writes_nothing(tmp_path, capsys, args, m
     assert status == 2
     assert message in capsys.readouterr().err
     assert not root.exists()
+
+
+def test_the_budget_follows_the_machine_unless_quick_or_a_flag_says_otherwise(monkeypatch):
+    monkeypatch.setattr(pipeline.jax, "default_backend", lambda: "cpu")
+    assert MainJobConfig().budget_name == "cpu" and MainJobConfig().budget == pipeline.CPU_BUDGET
+    monkeypatch.setattr(pipeline.jax, "default_backend", lambda: "gpu")
+    assert MainJobConfig().budget_name == "accelerator"
+    assert MainJobConfig().budget == pipeline.ACCELERATOR_BUDGET
+    assert MainJobConfig(quick=True).budget == pipeline.QUICK_BUDGET
+    assert MainJobConfig(finetune_steps=1_000).budget.finetune_steps == 1_000
+    cpu, accelerator = (dataclasses.asdict(b) for b in (pipeline.CPU_BUDGET, pipeline.ACCELERATOR_BUDGET))
+    assert all(accelerator[name] >= cpu[name] for name in cpu) and accelerator != cpu
 
 
 def test_a_changed_setting_redoes_only_the_stages_it_reaches():
