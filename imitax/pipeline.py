@@ -107,7 +107,7 @@ ACCELERATOR_BUDGET = Budget(
     finetune_steps=300_000,
     eval_episodes=10,
 )
-"""The default on a GPU or TPU, where an update takes about half a millisecond instead of 40: about 3x the
+"""The default on a GPU or TPU, where an update takes about half a millisecond instead of 40: 3-4x the
 CPU budget's updates in cloning and DAgger, 19x its fine-tuning steps, twice the demonstrations and 10
 games per evaluation. Sized from an H100's rates (2026-11-26, benchmarks/results/throughput_gpu.json:
 3,700 training steps/s with 8 environments; the DAgger oracle labels about 700 states/s on CPU cores) to
