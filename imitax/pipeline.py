@@ -237,8 +237,15 @@ def stage_configs(
 
 
 def _placed(config: MainJobConfig, name: str, stage: AgentConfig) -> AgentConfig:
-    """`stage` in its directory under the job's, named by a hash of its settings."""
-    key = _key(dataclasses.asdict(stage))
+    """`stage` in its directory under the job's, named by a hash of its settings. A setting added to
+    imitax after runs were recorded counts only away from the value that reproduces them, so a stage
+    finished before it was added keeps its name and is reused."""
+    settings = {
+        name: value
+        for name, value in dataclasses.asdict(stage).items()
+        if name not in rd.ADDED_SETTINGS or value != rd.ADDED_SETTINGS[name]
+    }
+    key = _key(settings)
     return dataclasses.replace(stage, run_dir=str(Path(config.run_dir) / f"{name}-{key}"))
 
 

@@ -99,6 +99,18 @@ def test_a_changed_setting_redoes_only_the_stages_it_reaches():
     assert all(longer_bc[name] != base[name] for name in base)
 
 
+def test_a_setting_added_later_names_a_stage_only_away_from_its_legacy_value(monkeypatch):
+    def dirs():
+        config = MainJobConfig(quick=True)
+        return {name: c.run_dir for name, c in stage_configs(config, ("d",), "pong-search").items()}
+
+    base = dirs()
+    monkeypatch.setitem(rd.ADDED_SETTINGS, "margin", 0.5)  # as if margin came later, and runs used 0.8
+    assert dirs() == base
+    monkeypatch.setitem(rd.ADDED_SETTINGS, "margin", 0.8)  # ... and runs before it had 0.8: left out
+    assert all(name != base[stage] for stage, name in dirs().items())
+
+
 def test_each_stage_starts_from_the_one_before_with_the_data_before_it():
     stages = stage_configs(MainJobConfig(quick=True), ("demos",), "pong-search")
     bc, dagger, finetune = stages["bc"], stages["dagger"], stages["finetune"]
