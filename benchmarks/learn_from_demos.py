@@ -160,6 +160,9 @@ def train_part(work: Path, name: str, args: list[str], minutes: float, games: in
     done = work / f"{name}.json"
     if done.exists():
         return json.loads(done.read_text())
+    from throughput import matmul_gflops  # benchmarks/ is on sys.path when a script runs
+
+    rate = round(matmul_gflops(20, 1024), 1)  # the machine's speed, beside the part's time-budgeted figures
     if run.exists():
         args = [args[0], args[1], "--resume", str(run)]  # an interrupted benchmark continues the run
         minutes_taken = run_child(args, minutes, work / f"{name}.log")
@@ -167,6 +170,7 @@ def train_part(work: Path, name: str, args: list[str], minutes: float, games: in
         minutes_taken = run_child([*args, "--run-dir", str(run)], minutes, work / f"{name}.log")
     result = {"minutes": minutes_taken, "eval": evaluate(run, games, epsilon), "run_dir": str(run)}
     result["command"] = " ".join(["imitax", *args])
+    result["matmul_gflops"] = rate
     from imitax.train.run_dir import EVAL_FILE, METRICS_FILE, read_rows
 
     rows = read_rows(run / METRICS_FILE)
@@ -338,10 +342,12 @@ def main() -> None:
         mean = results["dagger_breakout"]["eval"]["mean"]
         expert_breakout = breakout_expert_return()
         figures["dagger_breakout_return"] = mean
+        figures["dagger_breakout_minutes"] = round(results["dagger_breakout"]["minutes"], 1)
         figures["dagger_breakout_vs_expert"] = vs_expert(mean, results["random_breakout"], expert_breakout)
     if "dagger_agent_teacher" in results:
         part = results["dagger_agent_teacher"]
         figures["dagger_agent_teacher_return"] = part["eval"]["mean"]
+        figures["dagger_agent_teacher_minutes"] = round(part["minutes"], 1)
         figures["agent_teacher_return"] = part["teacher_return"]
         figures["dagger_agent_teacher_vs_teacher"] = vs_expert(
             part["eval"]["mean"], results["random_pong"], part["teacher_return"]
@@ -353,6 +359,8 @@ def main() -> None:
     for name, part in results.items():
         if isinstance(part, dict) and "eval_sticky" in part:
             figures[f"{name}_return_sticky"] = part["eval_sticky"]["mean"]
+        if isinstance(part, dict) and "matmul_gflops" in part:
+            figures[f"{name}_matmul_gflops"] = part["matmul_gflops"]
     figures.update(measured_elsewhere())
     figures.update(results.get("speed", {}))
     figures["per_sample_ms"] = results.get("per_sample_ms")
