@@ -126,12 +126,20 @@ def main() -> None:
     parser.add_argument("--num-seeds", type=int, default=1, help="seeds seed..seed+K-1, in one program")
     parser.add_argument("--fresh", action="store_true", help="delete an earlier run in --run-dir first")
     parser.add_argument("--out", default="learn_pong.json", help="file name under benchmarks/results")
+    parser.add_argument(
+        "--evaluate-only",
+        action="store_true",
+        help="no training: evaluate the run already in --run-dir (trained for --minutes) and report it",
+    )
     parser.add_argument("extra", nargs="*", help="more flags for imitax train dqn (after --)")
     args = parser.parse_args()
     run_dir = Path(args.run_dir)
     if args.fresh and run_dir.exists():
         shutil.rmtree(run_dir)
-    minutes = train(run_dir, args.minutes, args.seed, args.num_seeds, args.extra)
+    if args.evaluate_only:
+        minutes = args.minutes
+    else:
+        minutes = train(run_dir, args.minutes, args.seed, args.num_seeds, args.extra)
 
     import jax
 
