@@ -132,11 +132,11 @@ def test_learning_rate_decays_by_cosine_to_its_end_at_the_last_planned_update():
         update, opt_state = tx.update(jnp.ones(()), opt_state, params)
         steps.append(-float(update))
     cosine = 1e-3 + 0.5 * (1e-2 - 1e-3) * (1 + np.cos(np.pi * np.arange(45).clip(max=40) / 40))
-    np.testing.assert_allclose(steps, cosine, rtol=1e-5)
-    assert steps[20] == pytest.approx(5.5e-3, rel=1e-5)  # halfway: midway between the ends
+    np.testing.assert_allclose(steps, cosine, rtol=1e-4)  # float32 Adam: m / sqrt(v) is 1 to ~1e-5
+    assert steps[20] == pytest.approx(5.5e-3, rel=1e-4)  # halfway: midway between the ends
     constant = make_optimizer(dataclasses.replace(config, learning_rate_end=None))
     update, _ = constant.update(jnp.ones(()), constant.init(params), params)
-    assert -float(update) == pytest.approx(1e-2, rel=1e-5)
+    assert -float(update) == pytest.approx(1e-2, rel=1e-4)
 
 
 @pytest.mark.parametrize(
