@@ -88,6 +88,7 @@ def test_sticky_actions_keep_the_agents_action_set_and_make_some_presses_slip():
     sticky = with_sticky_actions(NATURE)
     assert (sticky.sticky_action_prob, sticky.noop_max, sticky.fire_reset) == (0.25, 1, False)
     assert sticky.max_episode_frames == 108_000 and sticky.frame_stack == NATURE.frame_stack
+    assert with_sticky_actions("nature") == sticky  # by name too
     still = dataclasses.replace(sticky, sticky_action_prob=0.0)
     spec = make_vec_env("Pong", 1, preset=sticky, training=False).spec
     assert spec.action_ids == make_vec_env("Pong", 1, preset=NATURE).spec.action_ids  # 6 actions, not 18

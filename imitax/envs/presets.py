@@ -77,10 +77,12 @@ set, no loss-of-life signal and no game-specific resets."""
 PRESETS: dict[str, AtariPreset] = {p.name: p for p in (NATURE, MACHADO)}
 
 
-def with_sticky_actions(preset: AtariPreset) -> AtariPreset:
-    """`preset` made as stochastic as Machado et al. 2018 ask: sticky actions 0.25, a single no-op, no FIRE
-    at reset, games cut at 108,000 frames. The action set and the frames stay `preset`'s, so an agent
-    trained on it plays these games as it is: its robustness is measured, not its transfer."""
+def with_sticky_actions(preset: str | AtariPreset) -> AtariPreset:
+    """`preset` (or the preset of that name) made as stochastic as Machado et al. 2018 ask: sticky actions
+    0.25, a single no-op, no FIRE at reset, games cut at 108,000 frames. The action set and the frames stay
+    `preset`'s, so an agent trained on it plays these games as it is: its robustness is measured, not its
+    transfer."""
+    preset = get_preset(preset)
     return dataclasses.replace(
         preset,
         name=f"{preset.name}+sticky",

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from imitax.envs import VecEnv, is_atari, make_vec_env
-from imitax.envs.presets import AtariPreset, get_preset, with_sticky_actions
+from imitax.envs.presets import AtariPreset, with_sticky_actions
 from imitax.train.loading import load_agent
 from imitax.train.loop import seeds_vectorized
 
@@ -119,7 +119,7 @@ def evaluate_run(
     if sticky_actions:
         if not is_atari(config.env):
             raise ValueError(f"sticky actions are an Atari setting; {config.env} has none")
-        preset = with_sticky_actions(get_preset(config.env_preset))
+        preset = with_sticky_actions(config.env_preset)
     env = make_vec_env(config.env, episodes, preset=preset, training=False, seed=seed)
     max_steps = env.spec.preset.max_episode_steps + 2 if env.spec.preset else 100_000
     evaluator = Evaluator(env, loaded.agent.act, epsilon, max_steps)

@@ -20,7 +20,7 @@ from imitax.data.dataset import DatasetWriter, Episode, Source
 from imitax.data.replay_loader import add_episodes
 from imitax.data.rollout import RolloutState
 from imitax.envs import AtariEnv
-from imitax.envs.presets import get_preset, with_sticky_actions
+from imitax.envs.presets import with_sticky_actions
 from imitax.replay import Replay, ReplayState
 from imitax.train.phases.offline import OfflineUpdates
 from imitax.train.schedule import DAGGER_ENVS, derive_seed
@@ -44,9 +44,7 @@ class DaggerRounds:
                 f"directory (--expert RUN_DIR). {err}"
             ) from None
         self.expert_name = self.expert.name
-        preset = get_preset(config.env_preset)
-        if config.sticky_rounds:
-            preset = with_sticky_actions(preset)
+        preset = with_sticky_actions(config.env_preset) if config.sticky_rounds else config.env_preset
         envs = [AtariEnv(spec.name, preset, training=False) for _ in range(config.round_envs)]
         self.games = RolloutState(envs, seed=seed)  # games go on across rounds
         self.rng = np.random.default_rng(seed)
