@@ -163,13 +163,14 @@ def train_part(work: Path, name: str, args: list[str], minutes: float, games: in
     from throughput import matmul_gflops  # benchmarks/ is on sys.path when a script runs
 
     rate = round(matmul_gflops(20, 1024), 1)  # the machine's speed, beside the part's time-budgeted figures
+    command = shlex.join(["imitax", *args, "--run-dir", str(run)])  # the part's own, resumed or not
     if run.exists():
         args = [args[0], args[1], "--resume", str(run)]  # an interrupted benchmark continues the run
         minutes_taken = run_child(args, minutes, work / f"{name}.log")
     else:
         minutes_taken = run_child([*args, "--run-dir", str(run)], minutes, work / f"{name}.log")
     result = {"minutes": minutes_taken, "eval": evaluate(run, games, epsilon), "run_dir": str(run)}
-    result["command"] = " ".join(["imitax", *args])
+    result["command"] = command
     result["matmul_gflops"] = rate
     from imitax.train.run_dir import EVAL_FILE, METRICS_FILE, read_rows
 

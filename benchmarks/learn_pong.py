@@ -133,6 +133,8 @@ def main() -> None:
     )
     parser.add_argument("extra", nargs="*", help="more flags for imitax train dqn (after --)")
     args = parser.parse_args()
+    if args.fresh and args.evaluate_only:
+        parser.error("--fresh deletes the run that --evaluate-only evaluates: give one of them")
     run_dir = Path(args.run_dir)
     if args.fresh and run_dir.exists():
         shutil.rmtree(run_dir)
