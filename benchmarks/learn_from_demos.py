@@ -10,6 +10,9 @@ when its time is up, and its final checkpoint then plays `--eval-games` whole ga
   dqfd_return, dqn_return          after --dqfd-steps environment steps, DQfD with the clean
                                    demonstrations and DQN without them, same seed and settings otherwise
                                    (--dqfd-flags goes to both); dqfd_minus_dqn, their difference
+  dqfd_dagger_return               DQfD again, its demonstrations the clean games and the Pong DAgger
+                                   part's aggregate (the expert's labels on the states DAgger's learners
+                                   visited); dqfd_dagger_minus_dqn against the same DQN
   update_ms_dqn, update_ms_dqfd    one jitted update of each objective on the same batch (Nature CNN)
   per_sample_ms                    a prioritized batch of 32 from 1,000,000 entries
   dagger_agent_teacher_vs_teacher  DAgger on Pong taught by a trained imitax agent (--agent-teacher, a
@@ -48,6 +51,7 @@ PARTS = (
     "dagger_breakout",
     "dagger_agent_teacher",
     "dqfd",
+    "dqfd_dagger",
     "dqn",
     "speed",
 )
@@ -231,7 +235,7 @@ def plot(results: dict, path: Path) -> None:
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
     panels = (
         (axes[0], ("bc", "bc_dart", "dagger"), "updates", "gradient updates", "Imitation on Pong"),
-        (axes[1], ("dqfd", "dqn"), "env_steps", "environment steps", "DQfD against DQN on Pong"),
+        (axes[1], ("dqfd", "dqfd_dagger", "dqn"), "env_steps", "environment steps", "DQfD and DQN on Pong"),
     )
     for ax, names, x, label, title in panels:
         for color, name in enumerate(names):
@@ -297,14 +301,18 @@ def main() -> None:
     dqn = ["--loss", "td=1,nstep=1", "--pretrain-updates", "0", "--learning-starts", "5000"]
     dqn += ["--epsilon-start", "1.0", "--epsilon-decay-steps", "50000"]
     dagger = ["train", "dagger", "--rounds", str(args.dagger_rounds), *shlex.split(args.dagger_flags)]
+    aggregate = str(work / "dagger" / "aggregate")  # deleted with the part that writes it
     parts = {
         "bc": (["train", "bc", "--demos", clean, *bc], args.bc_minutes, 0.0),
         "bc_dart": (["train", "bc", "--demos", dart, *bc], args.bc_minutes, 0.0),
-        "dagger": ([*dagger, "--env", "Pong"], args.dagger_minutes, 0.0),
+        "dagger": ([*dagger, "--env", "Pong", "--save-aggregate", aggregate], args.dagger_minutes, 0.0),
         # Breakout: a greedy clone that never serves stalls its game until the 27,000-step cap, so its
         # evaluations play with the Nature protocol's epsilon 0.05 (FIRE comes up by chance).
         "dagger_breakout": ([*dagger, "--env", "Breakout", *breakout], args.dagger_minutes, 0.05),
         "dqfd": ([*dqfd, "--demos", clean], args.dqfd_minutes, 0.05),
+        # The expert's clean games show only the expert's states; DAgger's aggregate adds the expert's
+        # labels on the states of learners that play badly, the states a DQfD agent's own play reaches.
+        "dqfd_dagger": ([*dqfd, "--demos", clean, aggregate], args.dqfd_minutes, 0.05),
         # DQN: DQfD's fast settings without demonstrations (nor the terms and pre-training they feed),
         # exploring from scratch as an agent without them must.
         "dqn": ([*dqfd, *dqn], args.dqfd_minutes, 0.05),
@@ -315,6 +323,8 @@ def main() -> None:
     elif "dagger_agent_teacher" in args.only:
         print("dagger_agent_teacher: skipped, it needs --agent-teacher RUN_DIR (a trained Pong agent)")
     for name, (train_args, minutes, epsilon) in parts.items():
+        if name == "dqfd_dagger" and name in args.only and not Path(aggregate).exists():
+            raise SystemExit(f"dqfd_dagger reads {aggregate}: run the dagger part first (--only dagger)")
         if name in args.only:
             results[name] = train_part(work, name, train_args, minutes, games, epsilon)
         if name in results:  # earlier parts too: every final figure over the same games
@@ -354,13 +364,15 @@ def main() -> None:
         figures["dagger_agent_teacher_vs_teacher"] = vs_expert(
             part["eval"]["mean"], results["random_pong"], part["teacher_return"]
         )
-    for name in ("dqfd", "dqn"):
+    for name in ("dqfd", "dqfd_dagger", "dqn"):
         if name in results:
             figures[f"{name}_return"] = results[name]["eval"]["mean"]
             figures[f"{name}_env_steps"] = results[name]["env_steps"]
             figures[f"{name}_minutes"] = round(results[name]["minutes"], 1)
     if "dqfd" in results and "dqn" in results:  # the goal: >= 10 at 100k steps
         figures["dqfd_minus_dqn"] = round(figures["dqfd_return"] - figures["dqn_return"], 2)
+    if "dqfd_dagger" in results and "dqn" in results:
+        figures["dqfd_dagger_minus_dqn"] = round(figures["dqfd_dagger_return"] - figures["dqn_return"], 2)
     for name, part in results.items():
         if isinstance(part, dict) and "eval_sticky" in part:
             figures[f"{name}_return_sticky"] = part["eval_sticky"]["mean"]
