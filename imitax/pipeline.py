@@ -34,12 +34,12 @@ from imitax.job_report import write_report
 from imitax.train import run_dir as rd
 from imitax.train.evaluation import evaluate_run
 from imitax.train.runner import train
-from imitax.train.schedule import final_step
+from imitax.train.schedule import FINAL_ENVS, env_seed, final_step
 from imitax.train.teacher import make_teacher
 
 JOB_FILE = "job.json"
 AGGREGATE = "aggregate"  # DAgger's labelled data, inside its stage's directory, for fine-tuning
-EVALUATIONS = 4  # evaluations during each training stage, so that the report's curves show learning
+EVALUATIONS = 3  # evaluations during each training stage, so that the report's curves show learning
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,11 @@ class Budget:
     finetune_steps: int
     """Environment steps of fine-tuning (DQfD or DQN, with the demonstrations in its replay)."""
     eval_episodes: int
-    """Whole games per evaluation, and for random play's reference."""
+    """Whole games per evaluation during training (the report's curves)."""
+    final_episodes: int
+    """Whole games of each policy's final evaluation, the report's table: every learner's last network,
+    the expert and random play. More than a curve's point needs: on Pong 4 games have a standard error of
+    2-4 points, and a stage's change from the one before is often smaller."""
 
 
 CPU_BUDGET = Budget(
@@ -79,6 +83,7 @@ CPU_BUDGET = Budget(
     pretrain_updates=1_500,
     finetune_steps=16_000,
     eval_episodes=4,
+    final_episodes=10,
 )
 """About 19 minutes on a 2-core CPU (measured 19.2 from a fresh clone, 2026-12-05): BC -5.0, DAgger +5.25,
 fine-tuning +12.0, the expert +17.0 at epsilon 0.01 (benchmarks/RESULTS.md)."""
@@ -93,6 +98,7 @@ QUICK_BUDGET = Budget(
     pretrain_updates=100,
     finetune_steps=1_024,
     eval_episodes=1,
+    final_episodes=2,
 )
 """A smoke test of every stage: under 3 minutes on a 2-core CPU (measured 1.9), nothing learned."""
 
@@ -106,6 +112,7 @@ ACCELERATOR_BUDGET = Budget(
     pretrain_updates=5_000,
     finetune_steps=300_000,
     eval_episodes=10,
+    final_episodes=30,
 )
 """The default on a GPU or TPU, where an update takes about half a millisecond instead of 40: 3-4x the
 CPU budget's updates in cloning and DAgger, 19x its fine-tuning steps, twice the demonstrations and 10
@@ -149,11 +156,13 @@ class MainJobConfig:
     finetune_steps: int | None = None
     """Environment steps of fine-tuning (default: the budget's)."""
     eval_episodes: int | None = None
-    """Games per evaluation (default: the budget's)."""
+    """Games per evaluation during training (default: the budget's)."""
+    final_episodes: int | None = None
+    """Games of each policy's final evaluation, the report's table (default: the budget's)."""
 
     def __post_init__(self) -> None:
         canonical_game(self.env)  # an unknown game fails here, with suggestions
-        for name in ("demo_games", "bc_updates", "finetune_steps", "eval_episodes"):
+        for name in ("demo_games", "bc_updates", "finetune_steps", "eval_episodes", "final_episodes"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
@@ -407,10 +416,10 @@ class MainJob:
         return (str(out.resolve()),), self._expert_returns(out)
 
     def _expert_returns(self, demos: Path) -> list[float]:
-        """The expert's scores in `eval_episodes` games under the learners' evaluation protocol, on no-op
+        """The expert's scores in `final_episodes` games under the learners' evaluation protocol, on no-op
         starts the recording in `demos` did not use (kept beside it, so a rerun with the same evaluation
         reuses them)."""
-        episodes, epsilon = self.config.budget.eval_episodes, eval_epsilon(self.config)
+        episodes, epsilon = self.config.budget.final_episodes, eval_epsilon(self.config)
         path = demos.with_name(f"{demos.name}-expert-{episodes}games-epsilon{epsilon}.json")
         if path.exists():
             return json.loads(path.read_text())["returns"]
@@ -429,15 +438,25 @@ class MainJob:
             resume = rd.holds_run(path)
             if train(config, resume=resume).interrupted:
                 return None
-        last = rd.read_rows(path / rd.EVAL_FILE)[-1]
-        return Stage(name, path, [float(r) for r in last["returns"].split()])
+        return Stage(name, path, self._final_returns(path, eval_epsilon(self.config)))
+
+    def _final_returns(self, path: Path, epsilon: float) -> list[float]:
+        """The scores of a stage's last network in `final_episodes` games at `epsilon`, on the job's final
+        evaluation seeds (kept in the stage's directory, so a rerun reuses them)."""
+        episodes = self.config.budget.final_episodes
+        saved = path / f"final-{episodes}games-epsilon{epsilon}.json"
+        if saved.exists():
+            return json.loads(saved.read_text())["returns"]
+        print(f"final evaluation: {episodes} games at epsilon {epsilon}", flush=True)
+        seed = env_seed(self.config.seed, FINAL_ENVS, episodes)
+        result, step = evaluate_run(str(path), episodes, epsilon, seed=seed)
+        returns = [float(r) for r in result.returns]
+        write_json(saved, {"returns": returns, "seed": seed, "epsilon": epsilon, "step": step})
+        return returns
 
     def _random_returns(self, stage: Stage) -> list[float]:
-        """Random play's scores under the same evaluation protocol (epsilon 1 with any checkpoint)."""
-
-        episodes = self.config.budget.eval_episodes
-        result, _ = evaluate_run(str(stage.path), episodes, 1.0, seed=self.config.seed)
-        return [float(r) for r in result.returns]
+        """Random play's scores on the learners' final evaluation games (epsilon 1 with any checkpoint)."""
+        return self._final_returns(stage.path, 1.0)
 
 
 def run_main_job(config: MainJobConfig, argv: list[str]) -> Path | None:

@@ -11,7 +11,8 @@ import numpy as np
 
 from imitax.agents.config import AgentConfig
 
-TRAIN_ENVS, EVAL_ENVS, DAGGER_ENVS = 1, 2, 3  # what a run's environments are for, in their seeds
+# What a run's environments are for, in their seeds (FINAL_ENVS: the main job's final evaluation).
+TRAIN_ENVS, EVAL_ENVS, DAGGER_ENVS, FINAL_ENVS = 1, 2, 3, 4
 
 
 @dataclass(frozen=True)
