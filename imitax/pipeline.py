@@ -85,8 +85,9 @@ CPU_BUDGET = Budget(
     eval_episodes=4,
     final_episodes=10,
 )
-"""About 19 minutes on a 2-core CPU (measured 19.2 from a fresh clone, 2026-12-05): BC -5.0, DAgger +5.25,
-fine-tuning +12.0, the expert +17.0 at epsilon 0.01 (benchmarks/RESULTS.md)."""
+"""About 22 minutes on a 2-core CPU (measured 22.4 from a fresh clone, 2026-12-05), 3 of them the final
+evaluations: over 10 games each at epsilon 0.01, BC -9.0, DAgger +7.2, fine-tuning +11.4, the expert +17.4
+(benchmarks/RESULTS.md)."""
 
 QUICK_BUDGET = Budget(
     demo_games=2,
@@ -140,7 +141,7 @@ class MainJobConfig:
     """Seeds every stage."""
     quick: bool = False
     """A smoke test of every stage (under 3 minutes on a 2-core CPU) instead of the default budget (about
-    19 minutes on a 2-core CPU; on a GPU or TPU, the larger accelerator budget)."""
+    22 minutes on a 2-core CPU; on a GPU or TPU, the larger accelerator budget)."""
     finetune: Literal["dqfd", "dqn"] = "dqfd"
     """The RL stage: DQfD (TD + n-step + margin + L2 over demonstrations and agent data) or DQN with the
     demonstrations in its replay."""
