@@ -323,6 +323,7 @@ def main() -> None:
     elif "dagger_agent_teacher" in args.only:
         print("dagger_agent_teacher: skipped, it needs --agent-teacher RUN_DIR (a trained Pong agent)")
     for name, (train_args, minutes, epsilon) in parts.items():
+        # Checked here, not before the loop: `--only dagger dqfd_dagger` writes the aggregate first.
         if name == "dqfd_dagger" and name in args.only and not Path(aggregate).exists():
             raise SystemExit(f"dqfd_dagger reads {aggregate}: run the dagger part first (--only dagger)")
         if name in args.only:
