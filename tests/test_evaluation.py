@@ -14,6 +14,7 @@ from imitax import cli
 from imitax.agents.algorithms import DQN_FAST
 from imitax.envs import NATURE, XlaEnv, make_vec_env
 from imitax.envs.presets import with_sticky_actions
+from imitax.train import run_dir as rd
 from imitax.train.evaluation import Evaluator
 from imitax.train.runner import prepare
 from imitax.types import EnvStep
@@ -104,3 +105,22 @@ def test_eval_plays_a_run_with_sticky_actions(tmp_path, capsys):
     assert cli.main(["eval", str(run), "--episodes", "1", "--epsilon", "1", "--sticky-actions", "True"]) == 0
     shown = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert shown["sticky_actions"] is True and shown["episodes"] == 1 and -21 <= shown["return_mean"] <= 21
+
+
+@pytest.mark.timeout(300)
+def test_the_evaluation_at_the_last_step_plays_final_eval_episodes_per_seed(tmp_path):
+    run = train_tiny_dqn(
+        tmp_path / "run",
+        env="CartPole-v1",
+        num_seeds=2,
+        eval_every=16,
+        eval_episodes=1,
+        final_eval_episodes=3,
+    )
+    for seed in ("seed0", "seed1"):
+        rows = rd.read_rows(run / seed / rd.EVAL_FILE)
+        games = [(int(r["step"]), len(r["returns"].split())) for r in rows]
+        assert games == [(16, 1), (32, 3)]  # the curve's point, then the run's final figure
+        assert int(rows[-1]["episodes"]) == 3
+    with pytest.raises(ValueError, match="final_eval_episodes must be >= 1"):
+        dataclasses.replace(DQN_FAST, final_eval_episodes=0)

@@ -41,6 +41,10 @@ class RunConfig:
     """Environment steps between evaluations (a final one always runs); 0 evaluates only at the end."""
     eval_episodes: int = 10
     """Whole games per evaluation, played in parallel on separate environments."""
+    final_eval_episodes: int | None = None
+    """Whole games of the evaluation at the run's last step, the figure a run ends on (default:
+    --eval-episodes): more games than the curve's points need, for a smaller standard error where runs
+    are compared. Its environments are the evaluation's, more of them: their first games coincide."""
     eval_epsilon: float = 0.05
     """Exploration rate while evaluating (unless --eval-protocol sets its own)."""
     eval_protocol: Literal["preset", "nature", "machado"] = "preset"
@@ -60,6 +64,8 @@ class RunConfig:
         resolve_env_name(self.env)  # an unknown game fails here, with suggestions
         get_preset(self.env_preset)
         _at_least(self, 1, "num_envs", "num_seeds", "log_every", "eval_episodes", "checkpoint_every")
+        if self.final_eval_episodes is not None:
+            _at_least(self, 1, "final_eval_episodes")
         _at_least(self, 0, "total_steps", "eval_every", "seed")
         protocol = EVAL_PROTOCOLS.get(self.eval_protocol)
         if protocol and (not is_atari(self.env) or protocol.preset != self.env_preset):
@@ -80,6 +86,11 @@ class RunConfig:
         """Exploration while evaluating: the protocol's, or --eval-epsilon."""
         protocol = EVAL_PROTOCOLS.get(self.eval_protocol)
         return self.eval_epsilon if protocol is None or protocol.epsilon is None else protocol.epsilon
+
+    @property
+    def resolved_final_eval_episodes(self) -> int:
+        """Games of the evaluation at the run's last step: --final-eval-episodes, or --eval-episodes."""
+        return self.final_eval_episodes or self.eval_episodes
 
     @property
     def resolved_run_dir(self) -> str:

@@ -42,6 +42,7 @@ ADDED_SETTINGS = {
     "init_q_scale": 1.0,
     "learning_rate_end": None,
     "sticky_rounds": False,
+    "final_eval_episodes": None,
 }
 """Settings added after runs were recorded, with the value that reproduces a run recorded before them."""
 PACKAGES = (

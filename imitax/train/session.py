@@ -6,6 +6,7 @@ run log, and knows no algorithm: the phases it is given bring their own work, co
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -221,14 +222,23 @@ class Session:
         offline_config = dataclasses.replace(replay_config, demo_fraction=1.0 if demo_rows else None)
         self.offline_replay: Replay = make_replay(offline_config, spec, config.num_envs)
 
-    def _evaluator(self) -> Evaluator:
+    @functools.cached_property
+    def final_evaluator(self) -> Evaluator:
+        """The evaluator of the run's last step: the periodic one, or one with more games."""
+        games = self.config.resolved_final_eval_episodes
+        return self.evaluator if games == self.config.eval_episodes else self._evaluator(games)
+
+    def _evaluator(self, games: int | None = None) -> Evaluator:
+        """Plays `games` (default: --eval-episodes) per seed on evaluation environments; environment i of
+        seed s has the seed base + s x games + i, so a larger evaluation starts with a smaller one's games."""
         config = self.config
+        games = games or config.eval_episodes
         eval_env = make_vec_env(
             config.env,
-            config.eval_episodes * self.num_seeds,
+            games * self.num_seeds,
             preset=config.eval_preset,
             training=False,
-            seed=env_seed(config.seed, EVAL_ENVS, config.eval_episodes),
+            seed=env_seed(config.seed, EVAL_ENVS, games),
         )
         max_steps = eval_env.spec.preset.max_episode_steps + 2 if eval_env.spec.preset else 100_000
         epsilon = config.resolved_eval_epsilon
@@ -475,8 +485,9 @@ class Session:
         for seed in self.seeds:
             seed.eval_key, key = jax.random.split(seed.eval_key)
             keys.append(key)
-        result = self.evaluator(self.state.agent, self.stacked(keys))
-        games = self.config.eval_episodes
+        evaluator = self.final_evaluator if self.step == final_step(self.config) else self.evaluator
+        result = evaluator(self.state.agent, self.stacked(keys))
+        games = evaluator.env.num_envs // self.num_seeds
         for k, seed in enumerate(self.seeds):
             part = EvalResult(*(x[k * games : (k + 1) * games] for x in result))
             summary = part.summary()
