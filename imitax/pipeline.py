@@ -34,12 +34,12 @@ from imitax.job_report import write_report
 from imitax.train import run_dir as rd
 from imitax.train.evaluation import evaluate_run
 from imitax.train.runner import train
-from imitax.train.schedule import FINAL_ENVS, env_seed, final_step
+from imitax.train.schedule import EVAL_ENVS, env_seed, final_step
 from imitax.train.teacher import make_teacher
 
 JOB_FILE = "job.json"
 AGGREGATE = "aggregate"  # DAgger's labelled data, inside its stage's directory, for fine-tuning
-EVALUATIONS = 3  # evaluations during each training stage, so that the report's curves show learning
+EVALUATIONS = 3  # per training stage, for curves that show learning; the last is its final evaluation
 
 
 @dataclass(frozen=True)
@@ -76,12 +76,12 @@ class Budget:
 CPU_BUDGET = Budget(
     demo_games=4,
     demo_noise=0.03,
-    bc_updates=6_000,
+    bc_updates=5_250,
     dagger_rounds=3,
     dagger_round_steps=2_000,
     dagger_round_updates=1_500,
-    pretrain_updates=1_500,
-    finetune_steps=16_000,
+    pretrain_updates=1_000,
+    finetune_steps=12_000,
     eval_episodes=4,
     final_episodes=10,
 )
@@ -216,6 +216,7 @@ def _common(config: MainJobConfig, budget: Budget) -> dict[str, Any]:
         "seed": config.seed,
         "num_envs": 4,
         "eval_episodes": budget.eval_episodes,
+        "final_eval_episodes": budget.final_episodes,
         "eval_epsilon": eval_epsilon(config),
         "replay_capacity": 20_000,
         "offline_log_every": 100 if config.quick else 250,
@@ -439,25 +440,22 @@ class MainJob:
             resume = rd.holds_run(path)
             if train(config, resume=resume).interrupted:
                 return None
-        return Stage(name, path, self._final_returns(path, eval_epsilon(self.config)))
-
-    def _final_returns(self, path: Path, epsilon: float) -> list[float]:
-        """The scores of a stage's last network in `final_episodes` games at `epsilon`, on the job's final
-        evaluation seeds (kept in the stage's directory, so a rerun reuses them)."""
-        episodes = self.config.budget.final_episodes
-        saved = path / f"final-{episodes}games-epsilon{epsilon}.json"
-        if saved.exists():
-            return json.loads(saved.read_text())["returns"]
-        print(f"final evaluation: {episodes} games at epsilon {epsilon}", flush=True)
-        seed = env_seed(self.config.seed, FINAL_ENVS, episodes)
-        result, step = evaluate_run(str(path), episodes, epsilon, seed=seed)
-        returns = [float(r) for r in result.returns]
-        write_json(saved, {"returns": returns, "seed": seed, "epsilon": epsilon, "step": step})
-        return returns
+        final = rd.read_rows(path / rd.EVAL_FILE)[-1]  # the run's last step: `final_eval_episodes` games
+        return Stage(name, path, [float(r) for r in final["returns"].split()])
 
     def _random_returns(self, stage: Stage) -> list[float]:
-        """Random play's scores on the learners' final evaluation games (epsilon 1 with any checkpoint)."""
-        return self._final_returns(stage.path, 1.0)
+        """Random play's scores (epsilon 1 with `stage`'s checkpoint) on the environments of the learners'
+        final evaluations, kept in the stage's directory so that a rerun reuses them."""
+        episodes = self.config.budget.final_episodes
+        saved = stage.path / f"random-{episodes}games.json"
+        if saved.exists():
+            return json.loads(saved.read_text())["returns"]
+        print(f"random play: {episodes} games", flush=True)
+        seed = env_seed(self.config.seed, EVAL_ENVS, episodes)
+        result, _ = evaluate_run(str(stage.path), episodes, 1.0, seed=seed)
+        returns = [float(r) for r in result.returns]
+        write_json(saved, {"returns": returns, "seed": seed})
+        return returns
 
 
 def run_main_job(config: MainJobConfig, argv: list[str]) -> Path | None:

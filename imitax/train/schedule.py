@@ -11,8 +11,8 @@ import numpy as np
 
 from imitax.agents.config import AgentConfig
 
-# What a run's environments are for, in their seeds (FINAL_ENVS: the main job's final evaluation).
-TRAIN_ENVS, EVAL_ENVS, DAGGER_ENVS, FINAL_ENVS = 1, 2, 3, 4
+# What a run's environments are for, in their seeds.
+TRAIN_ENVS, EVAL_ENVS, DAGGER_ENVS = 1, 2, 3
 
 
 @dataclass(frozen=True)
