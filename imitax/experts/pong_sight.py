@@ -32,6 +32,8 @@ Machado preset (sticky actions), 10 games, seeds 0-9: mean +18.1. ~1,150 steps/s
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from imitax.experts.base import LEFT, NOOP, RIGHT, SightExpert
@@ -208,6 +210,7 @@ def chase(cpu: float, ball: int, frame: int) -> float:
     return cpu
 
 
+@functools.lru_cache(maxsize=1024)  # a step values ~30 paddle spots, most sharing a return: half the time
 def opponent_misses(y_hit: int, dy: int, cpu: float) -> float:
     """How far outside the opponent's reach a return from y_hit at angle dy arrives (> 0: it misses)."""
     y = y_hit
