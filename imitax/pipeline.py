@@ -85,9 +85,9 @@ CPU_BUDGET = Budget(
     eval_episodes=4,
     final_episodes=10,
 )
-"""About 22 minutes on a 2-core CPU (measured 22.4 from a fresh clone, 2026-12-05), 3 of them the final
-evaluations: over 10 games each at epsilon 0.01, BC -9.0, DAgger +7.2, fine-tuning +11.4, the expert +17.4
-(benchmarks/RESULTS.md)."""
+"""About 18 minutes on a 2-core CPU (measured 18.2 from a fresh clone, 2026-12-05): over 10 games each at
+epsilon 0.01, BC -0.1, DAgger +8.2, fine-tuning +5.6, the expert +17.4 (over 30, DAgger +6.6 and
+fine-tuning +7.4: benchmarks/RESULTS.md)."""
 
 QUICK_BUDGET = Budget(
     demo_games=2,

@@ -210,7 +210,7 @@ def chase(cpu: float, ball: int, frame: int) -> float:
     return cpu
 
 
-@functools.lru_cache(maxsize=1024)  # a step values ~30 paddle spots, most sharing a return: half the time
+@functools.lru_cache(maxsize=1024)  # a step values ~30 paddle spots sharing a few returns: 4x fewer runs
 def opponent_misses(y_hit: int, dy: int, cpu: float) -> float:
     """How far outside the opponent's reach a return from y_hit at angle dy arrives (> 0: it misses)."""
     y = y_hit
