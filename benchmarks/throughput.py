@@ -213,7 +213,15 @@ def update_cost(config, updates: int, repeats: int) -> dict[str, float]:
     on_cpu = jax.device_put((state, batch), jax.devices("cpu")[0])
     analysis = jax.jit(agent.update).lower(*on_cpu).compile().cost_analysis()
     flops = (analysis[0] if isinstance(analysis, list) else analysis)["flops"]
+    ms = float(np.median(_timed(compiled_updates(config, updates), repeats))) / updates * 1e3
+    return {"gflop": flops / 1e9, "ms": ms, "matmul_ms": _matmuls_ms(agent.update, state, batch, repeats)}
 
+
+def compiled_updates(config, updates: int) -> Callable[[], Any]:
+    """A call that makes `updates` updates of `config` in one compiled loop (compiled and run once here)."""
+    spec = atari_spec("Pong", "nature", training=True)
+    agent = make_agent(config)
+    state = agent.init(jax.random.key(0), spec)
     # A different batch each update, as sampling gives in training: with one fixed batch XLA hoists the
     # work on it (the first layer's patch extraction) out of the loop. Picked from a stack, not rolled:
     # a roll copies the whole batch every update, which training does not.
@@ -229,13 +237,13 @@ def update_cost(config, updates: int, repeats: int) -> dict[str, float]:
 
     loop = jax.jit(many, donate_argnums=0)
     holder = [loop(state, batches)]
+    jax.block_until_ready(holder[0])
 
     def run():
         holder[0] = loop(holder[0], batches)
         return holder[0]
 
-    ms = float(np.median(_timed(run, repeats))) / updates * 1e3
-    return {"gflop": flops / 1e9, "ms": ms, "matmul_ms": _matmuls_ms(agent.update, state, batch, repeats)}
+    return run
 
 
 PRODUCTS = ("dot_general", "conv_general_dilated")
