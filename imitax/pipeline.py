@@ -141,7 +141,7 @@ class MainJobConfig:
     """Seeds every stage."""
     quick: bool = False
     """A smoke test of every stage (under 3 minutes on a 2-core CPU) instead of the default budget (about
-    22 minutes on a 2-core CPU; on a GPU or TPU, the larger accelerator budget)."""
+    18 minutes on a 2-core CPU; on a GPU or TPU, the larger accelerator budget)."""
     finetune: Literal["dqfd", "dqn"] = "dqfd"
     """The RL stage: DQfD (TD + n-step + margin + L2 over demonstrations and agent data) or DQN with the
     demonstrations in its replay."""

@@ -122,5 +122,8 @@ def test_the_evaluation_at_the_last_step_plays_final_eval_episodes_per_seed(tmp_
         games = [(int(r["step"]), len(r["returns"].split())) for r in rows]
         assert games == [(16, 1), (32, 3)]  # the curve's point, then the run's final figure
         assert int(rows[-1]["episodes"]) == 3
+    past = train_tiny_dqn(tmp_path / "past", env="CartPole-v1", total_steps=31, final_eval_episodes=3)
+    (last,) = rd.read_rows(past / rd.EVAL_FILE)  # 2 envs end at step 32, past the final step 31
+    assert (last["step"], last["episodes"]) == ("32", "3")
     with pytest.raises(ValueError, match="final_eval_episodes must be >= 1"):
         dataclasses.replace(DQN_FAST, final_eval_episodes=0)

@@ -44,7 +44,7 @@ class RunConfig:
     final_eval_episodes: int | None = None
     """Whole games of the evaluation at the run's last step, the figure a run ends on (default:
     --eval-episodes): more games than the curve's points need, for a smaller standard error where runs
-    are compared. Its environments are the evaluation's, more of them: their first games coincide."""
+    are compared. Its environments are seeded as those of a run whose --eval-episodes is this count."""
     eval_epsilon: float = 0.05
     """Exploration rate while evaluating (unless --eval-protocol sets its own)."""
     eval_protocol: Literal["preset", "nature", "machado"] = "preset"

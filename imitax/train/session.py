@@ -229,8 +229,8 @@ class Session:
         return self.evaluator if games == self.config.eval_episodes else self._evaluator(games)
 
     def _evaluator(self, games: int | None = None) -> Evaluator:
-        """Plays `games` (default: --eval-episodes) per seed on evaluation environments; environment i of
-        seed s has the seed base + s x games + i, so a larger evaluation starts with a smaller one's games."""
+        """Plays `games` (default: --eval-episodes) per seed on evaluation environments, seeded by the count
+        of games (`env_seed`), so that K seeds trained together play the games of K separate runs."""
         config = self.config
         games = games or config.eval_episodes
         eval_env = make_vec_env(
@@ -485,7 +485,8 @@ class Session:
         for seed in self.seeds:
             seed.eval_key, key = jax.random.split(seed.eval_key)
             keys.append(key)
-        evaluator = self.final_evaluator if self.step == final_step(self.config) else self.evaluator
+        # A run can end past its final step (the online phase steps num_envs at a time).
+        evaluator = self.final_evaluator if self.step >= final_step(self.config) else self.evaluator
         result = evaluator(self.state.agent, self.stacked(keys))
         games = evaluator.env.num_envs // self.num_seeds
         for k, seed in enumerate(self.seeds):
