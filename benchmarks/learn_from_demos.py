@@ -13,6 +13,10 @@ when its time is up, and its final checkpoint then plays `--eval-games` whole ga
   dqfd_dagger_return               DQfD again, its demonstrations the clean games and the Pong DAgger
                                    part's aggregate (the expert's labels on the states DAgger's learners
                                    visited); dqfd_dagger_minus_dqn against the same DQN
+  <dqfd part>_return_greedy, ..._minus_dqn_greedy   the same final policies played greedily (epsilon
+                                   0, as the BC and DAgger parts are): at the Nature protocol's 0.05 a
+                                   greedy +21 Pong clone falls to DQN's -18 (a random press throws the
+                                   paddle ~22 units), so both protocols are reported
   update_ms_dqn, update_ms_dqfd    one jitted update of each objective on the same batch (Nature CNN)
   per_sample_ms                    a prioritized batch of 32 from 1,000,000 entries
   dagger_agent_teacher_vs_teacher  DAgger on Pong taught by a trained imitax agent (--agent-teacher, a
@@ -89,6 +93,18 @@ def final_evaluations(part: dict, games: int, sticky_games: int, epsilon: float)
         part["eval"] = evaluate(run, games, epsilon)
     if len(part.get("eval_sticky", {}).get("returns", [])) != sticky_games:
         part["eval_sticky"] = evaluate(run, sticky_games, epsilon, sticky_actions=True)
+    return part
+
+
+GREEDY_TOO = ("dqfd", "dqfd_dagger", "dqn")
+"""Parts evaluated at the Nature protocol's epsilon 0.05 that also play greedily, as the cloning parts do.
+(Breakout's clones do not: greedy, one that never serves stalls its game to the step limit.)"""
+
+
+def greedy_evaluation(part: dict, games: int) -> dict:
+    """`part` with its final policy also evaluated greedily over `games` games (kept once done)."""
+    if len(part.get("eval_greedy", {}).get("returns", [])) != games:
+        part["eval_greedy"] = evaluate(Path(part["run_dir"]), games, 0.0)
     return part
 
 
@@ -330,6 +346,8 @@ def main() -> None:
             results[name] = train_part(work, name, train_args, minutes, games, epsilon)
         if name in results:  # earlier parts too: every final figure over the same games
             results[name] = final_evaluations(results[name], games, args.sticky_games, epsilon)
+        if name in results and name in GREEDY_TOO:
+            results[name] = greedy_evaluation(results[name], games)
     if "dagger_agent_teacher" in results and "teacher_return" not in results["dagger_agent_teacher"]:
         teacher = results["dagger_agent_teacher"]["teacher"] = args.agent_teacher
         results["dagger_agent_teacher"]["teacher_return"] = agent_return(teacher, games, 0.0)
@@ -374,6 +392,13 @@ def main() -> None:
         figures["dqfd_minus_dqn"] = round(figures["dqfd_return"] - figures["dqn_return"], 2)
     if "dqfd_dagger" in results and "dqn" in results:
         figures["dqfd_dagger_minus_dqn"] = round(figures["dqfd_dagger_return"] - figures["dqn_return"], 2)
+    for name in GREEDY_TOO:
+        if "eval_greedy" in results.get(name, {}):
+            figures[f"{name}_return_greedy"] = results[name]["eval_greedy"]["mean"]
+    for name in ("dqfd", "dqfd_dagger"):
+        if f"{name}_return_greedy" in figures and "dqn_return_greedy" in figures:
+            difference = figures[f"{name}_return_greedy"] - figures["dqn_return_greedy"]
+            figures[f"{name}_minus_dqn_greedy"] = round(difference, 2)
     for name, part in results.items():
         if isinstance(part, dict) and "eval_sticky" in part:
             figures[f"{name}_return_sticky"] = part["eval_sticky"]["mean"]
