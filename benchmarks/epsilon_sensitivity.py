@@ -14,12 +14,10 @@ Prints a table, then as its last line one JSON object (also benchmarks/results/e
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from _results import publish  # benchmarks/ is on sys.path when a script runs
-
-from imitax.train.evaluation import evaluate_run
-
-SEED = 777  # learn_from_demos.py's evaluation seed: the same games as its final figures
+from learn_from_demos import EVAL_SEED, evaluate  # the same games as its final figures
 
 
 def main() -> None:
@@ -28,7 +26,7 @@ def main() -> None:
     parser.add_argument("--epsilons", type=float, nargs="+", default=[0.0, 0.01, 0.05])
     parser.add_argument("--games", type=int, default=10)
     args = parser.parse_args()
-    figures: dict = {"games": args.games, "seed": SEED}
+    figures: dict = {"games": args.games, "seed": EVAL_SEED}
     runs: dict = {}
     for named in args.runs:
         name, sep, run_dir = named.partition("=")
@@ -36,15 +34,11 @@ def main() -> None:
             parser.error(f"{named!r}: give each run as NAME=RUN_DIR")
         runs[name] = {"run_dir": run_dir}
         for epsilon in args.epsilons:
-            result, step = evaluate_run(run_dir, args.games, epsilon, seed=SEED)
-            runs[name]["checkpoint"] = step
-            runs[name][f"epsilon{epsilon:g}"] = {
-                "mean": result.mean,
-                "std": result.std,
-                "returns": result.returns.tolist(),
-            }
-            figures[f"{name}_epsilon{epsilon:g}"] = round(result.mean, 2)
-            print(f"{name} at epsilon {epsilon:g}: {result.mean:+.2f} ± {result.std:.2f}", flush=True)
+            played = evaluate(Path(run_dir), args.games, epsilon)
+            runs[name]["checkpoint"] = played.pop("checkpoint")
+            runs[name][f"epsilon{epsilon:g}"] = played
+            figures[f"{name}_epsilon{epsilon:g}"] = round(played["mean"], 2)
+            print(f"{name} at epsilon {epsilon:g}: {played['mean']:+.2f} ± {played['std']:.2f}", flush=True)
     publish({**figures, "runs": runs}, "epsilon_sensitivity.json")
 
 

@@ -76,11 +76,14 @@ def run_child(args: list[str], minutes: float, log: Path) -> float:
     return (time.perf_counter() - start) / 60
 
 
+EVAL_SEED = 777  # every final figure's games (no-op starts the demonstrations did not use)
+
+
 def evaluate(run_dir: Path, games: int, epsilon: float, sticky_actions: bool = False) -> dict:
     from imitax.train.evaluation import evaluate_run
 
     result, step = evaluate_run(
-        str(run_dir), episodes=games, epsilon=epsilon, seed=777, sticky_actions=sticky_actions
+        str(run_dir), episodes=games, epsilon=epsilon, seed=EVAL_SEED, sticky_actions=sticky_actions
     )
     return {"mean": result.mean, "std": result.std, "returns": result.returns.tolist(), "checkpoint": step}
 

@@ -11,8 +11,7 @@ import numpy as np
 
 from imitax.agents.config import AgentConfig
 
-# What a run's environments are for, in their seeds.
-TRAIN_ENVS, EVAL_ENVS, DAGGER_ENVS = 1, 2, 3
+TRAIN_ENVS, EVAL_ENVS, DAGGER_ENVS = 1, 2, 3  # what a run's environments are for, in their seeds
 
 
 @dataclass(frozen=True)

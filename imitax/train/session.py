@@ -172,7 +172,7 @@ class Session:
         held = self.held_out_episodes
         self.held_out = HeldOut(self.offline_agent, config, spec, self.datasets, held) if any(held) else None
         self.schedule = Schedule(config)
-        self.evaluator = self._evaluator()
+        self.evaluator = self._evaluator(config.eval_episodes)
         records = self._records(configs, spec)
         self.state, eval_keys = self._initial_state()
         self.online_learn = make_learn_step(self.agent, self.replay, self.schedule.beta)
@@ -228,11 +228,10 @@ class Session:
         games = self.config.resolved_final_eval_episodes
         return self.evaluator if games == self.config.eval_episodes else self._evaluator(games)
 
-    def _evaluator(self, games: int | None = None) -> Evaluator:
-        """Plays `games` (default: --eval-episodes) per seed on evaluation environments, seeded by the count
-        of games (`env_seed`), so that K seeds trained together play the games of K separate runs."""
+    def _evaluator(self, games: int) -> Evaluator:
+        """Plays `games` per seed on evaluation environments, seeded by the count of games (`env_seed`),
+        so that K seeds trained together play the games of K separate runs."""
         config = self.config
-        games = games or config.eval_episodes
         eval_env = make_vec_env(
             config.env,
             games * self.num_seeds,
