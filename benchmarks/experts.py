@@ -1,14 +1,17 @@
-"""How strong is each built-in expert? Whole games under both evaluation protocols, true scores:
-  - Nature (Mnih et al. 2015): up to 30 no-op starts, no sticky actions; 30 games, seeds 0-29;
-  - Machado et al. 2018: sticky actions 0.25, no no-op starts; 10 games, seeds 0-9.
+"""How strong is each built-in expert? Whole games under each evaluation protocol, true scores:
+  - nature: Mnih et al. 2015's environment (up to 30 no-op starts, no sticky actions), the expert's own
+    play; 30 games, seeds 0-29;
+  - nature_eps: the same games with the Nature agents' evaluation epsilon 0.05 (one executed action in 20
+    uniformly random): what a learner evaluated that way can at best inherit from its teacher;
+  - machado: Machado et al. 2018, sticky actions 0.25, no no-op starts; 10 games, seeds 0-9.
 A game that reaches the preset's 27,000-step limit counts as played (`time_limits` says how many did).
 
-Experts already measured keep their figures in benchmarks/results/experts.json (`--experts` picks which
-to play again). Prints a table and, as its last line, one JSON object:
-`<expert>_nature_mean`, `<expert>_machado_mean`, with each expert's games under "games".
+Experts and protocols already measured keep their figures in benchmarks/results/experts.json
+(`--experts` and `--protocols` pick what to play again). Prints a table and, as its last line, one JSON
+object: `<expert>_<protocol>_mean`, with each expert's games under "games".
 
     python benchmarks/experts.py                          # every built-in expert
-    python benchmarks/experts.py --experts pong-sight
+    python benchmarks/experts.py --experts pong-sight --protocols nature_eps
 """
 
 from __future__ import annotations
@@ -21,18 +24,23 @@ from _results import RESULTS, publish
 from imitax.experts import available_experts
 from imitax.experts.evaluation import evaluate_expert
 
-PROTOCOLS = {"nature": 30, "machado": 10}  # preset -> games
+PROTOCOLS = {  # name -> (environment preset, games, epsilon)
+    "nature": ("nature", 30, 0.0),
+    "nature_eps": ("nature", 30, 0.05),
+    "machado": ("machado", 10, 0.0),
+}
 OUT = "experts.json"
 
 
-def play(expert: str, game: str) -> dict:
-    """The expert's games under each protocol."""
+def play(expert: str, game: str, protocols: list[str]) -> dict:
+    """The expert's games under each of `protocols`."""
     out = {}
-    for preset, games in PROTOCOLS.items():
-        result = evaluate_expert(expert, game, preset, episodes=games, seed=0)
+    for protocol in protocols:
+        preset, games, epsilon = PROTOCOLS[protocol]
+        result = evaluate_expert(expert, game, preset, episodes=games, seed=0, noise=epsilon)
         keep = ("returns", "mean_return", "std_return", "time_limits", "episode_steps", "steps_per_s")
-        out[preset] = {k: result[k] for k in keep}
-        print(f"{expert:<16} {preset:<8} {result['mean_return']:+8.1f} over {games} games", flush=True)
+        out[protocol] = {k: result[k] for k in keep}
+        print(f"{expert:<16} {protocol:<10} {result['mean_return']:+8.1f} over {games} games", flush=True)
     return out
 
 
@@ -40,15 +48,17 @@ def main() -> None:
     experts = available_experts()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--experts", nargs="*", choices=list(experts), default=list(experts))
+    parser.add_argument("--protocols", nargs="*", choices=list(PROTOCOLS), default=list(PROTOCOLS))
     args = parser.parse_args()
     saved = RESULTS / OUT
     games = json.loads(saved.read_text())["games"] if saved.exists() else {}
     for name in args.experts:
-        games[name] = play(name, experts[name][0])
+        games[name] = {**games.get(name, {}), **play(name, experts[name][0], args.protocols)}
     figures: dict = {}
     for name, played in games.items():
-        for preset in PROTOCOLS:
-            figures[f"{name}_{preset}_mean"] = round(played[preset]["mean_return"], 2)
+        for protocol in PROTOCOLS:
+            if protocol in played:
+                figures[f"{name}_{protocol}_mean"] = round(played[protocol]["mean_return"], 2)
     publish({**figures, "games": games}, OUT)
 
 

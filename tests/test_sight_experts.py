@@ -99,3 +99,48 @@ def test_pong_sight_follows_the_ball_while_none_comes(paddle_row, ball_row, expe
     leaving = _pong_frames(paddle_row, (52, 48, 44, 40), ball_row)  # the ball flies to the opponent
     actions = {"LEFT": LEFT, "RIGHT": RIGHT, "NOOP": NOOP}
     assert make_expert("pong-sight", "Pong").decide(leaving) == actions[expected]
+
+
+def test_pong_sight_takes_back_a_press_it_did_not_choose():
+    """A random action (the evaluation's epsilon, a DART slip) sets the resting paddle moving while a ball
+    comes: the expert presses the other way at once, not after the paddle settles."""
+    from imitax.experts.base import NOOP, action_index
+    from imitax.experts.pong_sight import MIDDLE_Y, PADDLE_DOWN, PADDLE_UP, incoming_hit, paddle_y
+
+    env = AtariEnv("Pong", training=False, seed=0)
+    env.reset(seed=0)
+    expert = make_expert("pong-sight", "Pong")
+    for _ in range(3_000):
+        stack, hit = env.observation, incoming_hit(env.observation)
+        rest = [paddle_y(frame) for frame in stack[-3:]]
+        if hit and hit[0] > 16 and None not in rest and np.ptp(rest) < 0.5 and expert.decide(stack) == NOOP:
+            break
+        env.step(expert.act(env))
+    else:
+        pytest.fail("no resting paddle with a ball coming in 3,000 steps")
+    slip, back = (PADDLE_UP, PADDLE_DOWN) if rest[-1] > MIDDLE_Y else (PADDLE_DOWN, PADDLE_UP)
+    env.step(action_index(env, slip))
+    assert expert.decide(env.observation) == back
+
+
+def test_pong_sight_sees_no_slip_in_its_own_play():
+    """Without random actions every motion of the paddle is the expert's own: the rule never fires (a
+    paddle turning shows one still frame, which is not a rest), so clean games are played as before."""
+    from imitax.experts.pong_sight import paddle_y
+
+    env = AtariEnv("Pong", training=False, seed=1)
+    env.reset(seed=1)
+    expert, moves = make_expert("pong-sight", "Pong"), 0
+    for _ in range(2_500):
+        stack = env.observation
+        older, before, now = (paddle_y(frame) for frame in stack[-3:])
+        if None not in (older, before, now) and abs(now - before) >= 0.6:
+            moves += 1
+            assert not expert.slipped(stack, 1 if now > before else -1, older, before)
+        env.step(expert.act(env))
+    assert moves > 100
+
+
+def test_pong_sight_wins_under_the_nature_protocols_random_actions():
+    # One random action in 20 (epsilon 0.05): the same game was lost -15 before slips were taken back.
+    assert evaluate_expert("pong-sight", "Pong", episodes=1, seed=777, noise=0.05)["mean_return"] > 0
