@@ -124,6 +124,23 @@ def test_dagger_sticky_rounds_play_with_sticky_actions_and_the_runs_actions():
     assert plain.games.envs[0].ale.getFloat("repeat_action_probability") == 0.0
 
 
+def test_dagger_round_epsilon_slips_the_rounds_actions(monkeypatch):
+    spec = atari_spec("Pong", "nature")
+    rounds = DaggerRounds(DaggerConfig(round_epsilon=0.05, round_envs=1), spec, lambda *a: None, seed=0)
+    asked = {}
+
+    def collect(policy, expert, num_steps, beta, rng, epsilon):
+        asked.update(beta=beta, epsilon=epsilon)
+        raise StopIteration  # the rollout itself is tested in test_rollout.py
+
+    monkeypatch.setattr(rounds.games, "collect", collect)
+    with pytest.raises(StopIteration):
+        rounds.collect(None, None, None, beta=0.5, round_index=1)
+    assert asked == {"beta": 0.5, "epsilon": 0.05}
+    with pytest.raises(ValueError, match=r"round_epsilon must be in \[0, 1\], got 1.5"):
+        DaggerConfig(round_epsilon=1.5)
+
+
 # -- bad input ---------------------------------------------------------------------------------------------
 
 

@@ -94,6 +94,25 @@ def test_beta_mixes_per_env_and_step(expert):
     assert executed_expert > 10 and executed_learner > 10
 
 
+def test_epsilon_replaces_executed_actions_by_random_ones_and_keeps_the_experts_labels(expert):
+    """At beta=1 the expert plays; epsilon 0.3 replaces about 0.3 of its actions by uniform ones (5 in 6
+    differ), while every label stays the expert's. Epsilon 0 draws nothing more than the mixture, so runs
+    recorded before epsilon existed replay as they were."""
+    rollout = collect(
+        Learner(), expert, pong_envs(2), 200, beta=1.0, rng=np.random.default_rng(4), epsilon=0.3
+    )
+    actions = np.concatenate([e.actions for e in rollout.episodes])
+    labels = np.concatenate([e.labels for e in rollout.episodes])
+    assert 0.12 < np.mean(actions != labels) < 0.4
+    assert len(set(actions[actions != labels].tolist())) >= 4  # uniform over the action set
+    rng, reference = np.random.default_rng(5), np.random.default_rng(5)
+    collect(Learner(), expert, pong_envs(2), 20, beta=0.5, rng=rng, epsilon=0.0)
+    reference.integers(2**31)  # the envs' seed
+    for _ in range(10):  # one mixture draw per lockstep step
+        reference.random(2)
+    assert rng.random() == reference.random()
+
+
 def test_games_go_on_across_rounds(expert):
     """Games of 70 steps (the preset's time limit) and rounds of 50 steps an env: round 1 cuts both games;
     round 2 continues them from where the pieces ended, ends them (scored over both pieces) and cuts the
@@ -123,6 +142,8 @@ def test_bad_rollout_input_is_clear(expert):
     rng = np.random.default_rng(0)
     with pytest.raises(ValueError, match="beta must be a probability"):
         state.collect(Learner(), expert, 10, beta=1.5, rng=rng)
+    with pytest.raises(ValueError, match="epsilon must be a probability"):
+        state.collect(Learner(), expert, 10, beta=1.0, rng=rng, epsilon=-0.1)
     with pytest.raises(ValueError, match=r"returned shape \(1,\) for 2 observations"):
         state.collect(lambda obs: np.zeros(1, np.int64), expert, 10, beta=0.0, rng=rng)
     with pytest.raises(ValueError, match="plays Breakout"):

@@ -118,6 +118,10 @@ class DaggerConfig(AgentConfig):
     """Play the rounds with sticky actions (Machado et al. 2018: the emulator repeats the previous action
     with probability 0.25, one no-op, no FIRE at reset), so that the learner visits, and is taught, the
     states a delayed press leads to; evaluations keep the run's preset."""
+    round_epsilon: float = 0.0
+    """Probability that a round's executed action is uniformly random instead (as an epsilon-greedy
+    evaluation's is), so that the aggregate holds the states after such slips, labelled with how the
+    expert recovers from them; 0.05 is the Nature protocol's evaluation epsilon."""
     beta: float = 1.0
     """Probability that the expert's action is executed in round 0 (Ross et al.'s beta_1)."""
     beta_decay: float = 0.5
@@ -133,7 +137,7 @@ class DaggerConfig(AgentConfig):
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.round_updates < 0:
             raise ValueError(f"round_updates must be >= 0, got {self.round_updates}")
-        for name in ("beta", "beta_decay"):
+        for name in ("beta", "beta_decay", "round_epsilon"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
         if not self.save_replay:

@@ -86,7 +86,13 @@ class RolloutState:
             self._new_game(i, None if seed is None else seed + i)
 
     def collect(
-        self, policy: Policy, expert: Expert, num_steps: int, beta: float, rng: np.random.Generator
+        self,
+        policy: Policy,
+        expert: Expert,
+        num_steps: int,
+        beta: float,
+        rng: np.random.Generator,
+        epsilon: float = 0.0,
     ) -> Rollout:
         """Plays `num_steps` steps (summed over envs; the last lockstep step may move only the first envs),
         executing the expert's label with probability `beta` and the learner's greedy action otherwise.
@@ -97,10 +103,13 @@ class RolloutState:
           expert: labels every visited state; it plays the envs' game.
           num_steps: steps this round.
           beta: probability that the expert's action is executed (1: the expert plays, 0: the learner).
-          rng: draws the mixture.
+          rng: draws the mixture and the random actions.
+          epsilon: probability that the executed action is then replaced by a uniformly random one (the
+            evaluation protocol's slips); the label stays the expert's.
         """
-        if not 0.0 <= beta <= 1.0:
-            raise ValueError(f"beta must be a probability in [0, 1], got {beta}")
+        for name, p in (("beta", beta), ("epsilon", epsilon)):
+            if not 0.0 <= p <= 1.0:
+                raise ValueError(f"{name} must be a probability in [0, 1], got {p}")
         if num_steps < 1:
             raise ValueError(f"num_steps must be >= 1, got {num_steps}")
         check_game(expert, self.envs[0])
@@ -118,6 +127,9 @@ class RolloutState:
             learner = learner[:active]
             labels = np.asarray(expert.label(self.envs[:active]))
             executed = np.where(rng.random(active) < beta, labels, learner)
+            if epsilon > 0:  # no draws otherwise: runs without slips replay as before
+                slips = rng.random(active) < epsilon
+                executed = np.where(slips, rng.integers(self.envs[0].action_space.n, size=active), executed)
             disagreed += int(np.sum(learner != labels))
             for i in range(active):
                 obs, _, terminated, truncated, info = self.envs[i].step(int(executed[i]))
@@ -169,8 +181,9 @@ def collect(
     num_steps: int,
     beta: float,
     rng: np.random.Generator,
+    epsilon: float = 0.0,
 ) -> Rollout:
     """One round on new games: resets `envs` (seeds drawn from `rng`) and returns every game cut at the
     round's end. To let games go on across rounds, keep a `RolloutState` and call its `collect`."""
     state = RolloutState(envs, seed=int(rng.integers(2**31)))
-    return state.collect(policy, expert, num_steps, beta, rng)
+    return state.collect(policy, expert, num_steps, beta, rng, epsilon)

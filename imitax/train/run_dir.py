@@ -43,6 +43,7 @@ ADDED_SETTINGS = {
     "learning_rate_end": None,
     "sticky_rounds": False,
     "final_eval_episodes": None,
+    "round_epsilon": 0.0,
 }
 """Settings added after runs were recorded, with the value that reproduces a run recorded before them."""
 PACKAGES = (

@@ -61,7 +61,10 @@ class DaggerRounds:
         def policy(obs: np.ndarray) -> np.ndarray:
             return np.asarray(self._greedy(agent_state, jnp.asarray(obs)))
 
-        rollout = self.games.collect(policy, self.expert, self.config.round_steps, beta, self.rng)
+        config = self.config
+        rollout = self.games.collect(
+            policy, self.expert, config.round_steps, beta, self.rng, epsilon=config.round_epsilon
+        )
         replay_state = add_episodes(
             rollout.episodes, replay, replay_state, self.spec, what=f"DAgger round {round_index}"
         )
