@@ -50,10 +50,11 @@ def main() -> None:
     parser.add_argument("--experts", nargs="*", choices=list(experts), default=list(experts))
     parser.add_argument("--protocols", nargs="*", choices=list(PROTOCOLS), default=list(PROTOCOLS))
     args = parser.parse_args()
-    saved = RESULTS / OUT
+    played = {name: play(name, experts[name][0], args.protocols) for name in args.experts}
+    saved = RESULTS / OUT  # read after playing: what another run wrote meanwhile is kept
     games = json.loads(saved.read_text())["games"] if saved.exists() else {}
-    for name in args.experts:
-        games[name] = {**games.get(name, {}), **play(name, experts[name][0], args.protocols)}
+    for name, protocols in played.items():
+        games[name] = {**games.get(name, {}), **protocols}
     figures: dict = {}
     for name, played in games.items():
         for protocol in PROTOCOLS:
