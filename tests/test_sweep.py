@@ -248,7 +248,9 @@ def test_a_local_sweep_stops_on_ctrl_c_resumes_and_then_skips(tmp_path, capsys):
     assert sweep.returncode == 130, report
     assert "Stopped; run the same command again to resume." in report
     trials = build_trials(load_spec(spec), out)
-    assert [trial_state(t) for t in trials] == ["stopped", "stopped"], report
+    # On a loaded machine one trial may finish before the other has begun: Ctrl-C then finds one running.
+    states = [trial_state(t) for t in trials]
+    assert set(states) <= {"stopped", "done"} and "stopped" in states, report
     assert all(list((t.run_dir / "checkpoints").iterdir()) for t in trials)
 
     assert sweep_command(SweepArgs(spec, out=str(out), workers=2)) == 0
@@ -259,10 +261,11 @@ def test_a_local_sweep_stops_on_ctrl_c_resumes_and_then_skips(tmp_path, capsys):
     ]
     assert all(float(r["return_mean"]) > 0 and float(r["wall_s"]) > 0 for r in rows)
     assert (out / "results.png").stat().st_size > 0
-    for trial in trials:
+    for trial, state in zip(trials, states, strict=True):
         steps = [int(r["step"]) for r in _rows(trial.run_dir / "metrics.csv")]
         assert steps == sorted(set(steps)) and steps[-1] == 3000  # resumed: no row twice
-        assert json.loads((out / "logs" / f"{trial.name}.json").read_text())["runs"] == 2
+        runs = 2 if state == "stopped" else 1
+        assert json.loads((out / "logs" / f"{trial.name}.json").read_text())["runs"] == runs
 
     stamps = {p: p.stat().st_mtime_ns for p in out.rglob("metrics.csv")}
     assert sweep_command(SweepArgs(spec, out=str(out), workers=2)) == 0  # every trial done: none runs
