@@ -31,8 +31,9 @@ paddle, resting, starts to move against the decision the expert made a step befo
 stack's older frames), it presses the other way. Waiting for the paddle to settle first lost most
 points at epsilon 0.05; in play without slips the rule never fires, so clean games are unchanged.
 
-Measured (`benchmarks/experts.py`, nature preset, 30 games, seeds 0-29): +21.0, every game 21-0.
-Machado preset (sticky actions), 10 games, seeds 0-9: mean +18.1. ~1,150 steps/s.
+Measured (`benchmarks/experts.py`, nature preset, 30 games, seeds 0-29): +21.0, every game 21-0; the
+same games at the Nature agents' epsilon 0.05: +10.0, every game won (-10.3 over 10 games before slips
+were taken back). Machado preset (sticky actions), 10 games, seeds 0-9: mean +17.7. ~1,200 steps/s.
 """
 
 from __future__ import annotations
