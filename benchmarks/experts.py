@@ -56,10 +56,10 @@ def main() -> None:
     for name, protocols in played.items():
         games[name] = {**games.get(name, {}), **protocols}
     figures: dict = {}
-    for name, played in games.items():
+    for name, by_protocol in games.items():
         for protocol in PROTOCOLS:
-            if protocol in played:
-                figures[f"{name}_{protocol}_mean"] = round(played[protocol]["mean_return"], 2)
+            if protocol in by_protocol:
+                figures[f"{name}_{protocol}_mean"] = round(by_protocol[protocol]["mean_return"], 2)
     publish({**figures, "games": games}, OUT)
 
 

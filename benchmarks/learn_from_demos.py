@@ -168,20 +168,31 @@ def measured_elsewhere() -> dict:
     return figures
 
 
+def demos_dir(work: Path, name: str) -> Path:
+    """Where the `clean` or `dart` demonstrations live; the DART noise is in the name, so a run of this
+    script with another DART_NOISE records its own instead of reusing those of another noise."""
+    return work / ("demos_clean" if name == "clean" else f"demos_dart{DART_NOISE}")
+
+
 def record_demos(work: Path, steps: int) -> dict:
     from imitax.data.dataset import load_dataset
     from imitax.data.record import ExpertRecordConfig, record_expert
 
     out = {}
     for name, noise, seed in (("clean", 0.0, 0), ("dart", DART_NOISE, 1000)):
-        path = work / f"demos_{name}"
+        path = demos_dir(work, name)
         if not path.exists():
             config = ExpertRecordConfig(
                 env="Pong", out=str(path), episodes=1, min_steps=steps, noise=noise, seed=seed, quiet=True
             )
             record_expert(config)
         scores = load_dataset(path).summary_arrays()["scores"]
-        out[name] = {"path": str(path), "games": len(scores), "score_mean": float(np.mean(scores))}
+        out[name] = {
+            "path": str(path),
+            "games": len(scores),
+            "score_mean": float(np.mean(scores)),
+            "noise": noise,
+        }
     return out
 
 
@@ -315,11 +326,11 @@ def main() -> None:
     if saved.exists():  # parts run earlier keep their figures
         results = json.loads(saved.read_text()).get("parts", {})
     games = args.eval_games
-    if "demos" in args.only or not (work / "demos_clean").exists():
+    if "demos" in args.only or not all(demos_dir(work, name).exists() for name in ("clean", "dart")):
         results["demos"] = record_demos(work, args.demo_steps)
         results["random_pong"] = random_return("Pong", games)
         results["random_breakout"] = random_return("Breakout", games)
-    clean, dart = str(work / "demos_clean"), str(work / "demos_dart")
+    clean, dart = str(demos_dir(work, "clean")), str(demos_dir(work, "dart"))
     bc = ["--offline-log-every", "1000", "--offline-eval-every", "0", "--pretrain-updates", "1000000"]
     breakout = ["--eval-episodes", "4", "--eval-epsilon", "0.05"]
     dqfd = ["train", "dqfd", "--preset", "fast", "--total-steps", str(args.dqfd_steps)]

@@ -124,21 +124,26 @@ def test_pong_sight_takes_back_a_press_it_did_not_choose():
 
 
 def test_pong_sight_sees_no_slip_in_its_own_play():
-    """Without random actions every motion of the paddle is the expert's own: the rule never fires (a
-    paddle turning shows one still frame, which is not a rest), so clean games are played as before."""
-    from imitax.experts.pong_sight import paddle_y
+    """Without random actions every motion of the paddle is the expert's own: the rule never fires, so
+    clean games are played as before. Both of its paths are met: paddles leaving a rest (the decision a
+    step back is recomputed) and paddles turning (one still frame, not a rest)."""
+    from imitax.experts.pong_sight import REST_TOLERANCE, incoming_hit, paddle_y
 
     env = AtariEnv("Pong", training=False, seed=1)
     env.reset(seed=1)
-    expert, moves = make_expert("pong-sight", "Pong"), 0
+    expert, leaving, turning = make_expert("pong-sight", "Pong"), 0, 0
     for _ in range(2_500):
         stack = env.observation
-        older, before, now = (paddle_y(frame) for frame in stack[-3:])
-        if None not in (older, before, now) and abs(now - before) >= 0.6:
-            moves += 1
-            assert not expert.slipped(stack, 1 if now > before else -1, older, before)
+        oldest, older, before, now = (paddle_y(frame) for frame in stack)
+        moving = None not in (oldest, older, before, now) and abs(now - before) >= REST_TOLERANCE
+        if moving and incoming_hit(stack) is not None:  # where `decide` asks
+            direction = 1 if now > before else -1
+            assert not expert.slipped(stack, direction, older, before)
+            if abs(before - older) < REST_TOLERANCE:
+                turned = (older - oldest) * direction <= -REST_TOLERANCE
+                leaving, turning = leaving + (not turned), turning + turned
         env.step(expert.act(env))
-    assert moves > 100
+    assert leaving >= 5 and turning >= 5
 
 
 def test_pong_sight_wins_under_the_nature_protocols_random_actions():

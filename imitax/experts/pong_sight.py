@@ -26,14 +26,16 @@ this breaks up the rallies that would otherwise repeat (with it waiting calmly i
 stalled at the step limit), and it ties a third of the labels to what a clone sees first, the ball
 against the paddle (about 30% of steps press, against 10% when waiting).
 
-A press it did not choose (an evaluation's random action, a DART slip) is taken back at once: when the
-paddle, resting, starts to move against the decision the expert made a step before (recomputed from the
-stack's older frames), it presses the other way. Waiting for the paddle to settle first lost most
-points at epsilon 0.05; in play without slips the rule never fires, so clean games are unchanged.
+A press it did not choose (an evaluation's random action, a DART slip, a sticky repeat) is taken back at
+once: when the paddle, resting, starts to move against the decision the expert made a step before
+(recomputed from the stack's older frames), it presses the other way. Waiting for the paddle to settle
+first lost most points at epsilon 0.05; without random or sticky actions the rule never fires, so clean
+games are unchanged.
 
 Measured (`benchmarks/experts.py`, nature preset, 30 games, seeds 0-29): +21.0, every game 21-0; the
-same games at the Nature agents' epsilon 0.05: +10.0, every game won (-10.3 over 10 games before slips
-were taken back). Machado preset (sticky actions), 10 games, seeds 0-9: mean +17.7. ~1,200 steps/s.
+same games at the Nature agents' epsilon 0.05: +10.0, every game won (before slips were taken back:
+-10.3 over 10 other games, seeds 777-786). Machado preset (sticky actions), 10 games, seeds 0-9: mean
++17.7. ~1,200 steps/s.
 """
 
 from __future__ import annotations
@@ -376,20 +378,20 @@ class PongSightExpert(SightExpert):
 
     def slipped(self, stack: np.ndarray, direction: int, older: float | None, before: float) -> bool:
         """Whether the paddle, resting until the last step, was set moving by a press this expert did not
-        choose (an evaluation's random action, a sticky repeat, DART noise).
+        choose (an evaluation's random action, DART noise, or a sticky repeat of its own earlier press)
+        while a ball comes (`decide` asks only then).
 
-        The expert's decision one step back is a function of the stack's three older frames (it reads
-        no more), so it is recomputed rather than remembered. Pressing the other way at once brings the
-        potentiometer back by about the slip's ~22 units; waiting for the paddle to settle first leaves
-        too few steps to reach the ball (at epsilon 0.05 most lost points came 3-10 steps after a slip).
-        In play without slips this never fires: a resting paddle moves only when pressed."""
+        The expert's decision one step back is recomputed rather than remembered: a decision taken at rest
+        reads only the three newest frames of its stack, here the three older ones. Pressing the other way
+        at once brings the potentiometer back by about the slip's ~22 units; waiting for the paddle to
+        settle first leaves too few steps to reach the ball (at epsilon 0.05 most lost points came 3-10
+        steps after a slip). Without random or sticky actions this never fires: a resting paddle moves
+        only when pressed."""
         oldest = paddle_y(stack[-4]) if len(stack) >= 4 else None
         if older is None or oldest is None or abs(before - older) >= REST_TOLERANCE:
             return False
         if (older - oldest) * direction <= -REST_TOLERANCE:
             return False  # not a rest but a turn: a paddle reversing shows one still frame
-        if incoming_hit(stack) is None:
-            return False  # no ball coming: the follow rule puts the paddle wherever it drifted
         intended = self.decide(stack[:-1])
         return intended != (PADDLE_DOWN if direction > 0 else PADDLE_UP)
 

@@ -68,7 +68,7 @@ class DaggerRounds:
         replay_state = add_episodes(
             rollout.episodes, replay, replay_state, self.spec, what=f"DAgger round {round_index}"
         )
-        if self.config.save_aggregate:
+        if config.save_aggregate:
             self.episodes.extend(rollout.episodes)
         done = rollout
         stats = {
