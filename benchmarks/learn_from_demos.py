@@ -80,8 +80,10 @@ def run_child(args: list[str], minutes: float, log: Path) -> float:
 
 
 # The Nature protocol's evaluation epsilon: DART's slips show a clone the states after the random actions
-# it meets when evaluated, labelled with how the expert recovers from them.
+# it meets when evaluated, labelled with how the expert recovers from them (pong-sight-recover takes a
+# random press back; pong-sight loses most games at this epsilon). Clean games are the same with either.
 DART_NOISE = 0.05
+DART_EXPERT = "pong-sight-recover"
 EVAL_SEED = 777  # every final figure's games (no-op starts the demonstrations did not use)
 
 
@@ -182,8 +184,16 @@ def record_demos(work: Path, steps: int) -> dict:
     for name, noise, seed in (("clean", 0.0, 0), ("dart", DART_NOISE, 1000)):
         path = demos_dir(work, name)
         if not path.exists():
+            expert = DART_EXPERT if noise else None  # None: the game's default expert
             config = ExpertRecordConfig(
-                env="Pong", out=str(path), episodes=1, min_steps=steps, noise=noise, seed=seed, quiet=True
+                env="Pong",
+                out=str(path),
+                episodes=1,
+                min_steps=steps,
+                noise=noise,
+                seed=seed,
+                quiet=True,
+                expert=expert,
             )
             record_expert(config)
         scores = load_dataset(path).summary_arrays()["scores"]

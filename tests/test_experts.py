@@ -127,6 +127,7 @@ def test_action_index_is_found_by_meaning():
 def test_registry_lists_experts_and_defaults():
     assert available_experts() == {
         "pong-sight": ("Pong",),
+        "pong-sight-recover": ("Pong",),
         "breakout-sight": ("Breakout",),
         "pong-search": ("Pong",),
         "breakout-search": ("Breakout",),

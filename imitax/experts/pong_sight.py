@@ -26,16 +26,17 @@ this breaks up the rallies that would otherwise repeat (with it waiting calmly i
 stalled at the step limit), and it ties a third of the labels to what a clone sees first, the ball
 against the paddle (about 30% of steps press, against 10% when waiting).
 
-A press it did not choose (an evaluation's random action, a DART slip, a sticky repeat) is taken back at
-once: when the paddle, resting, starts to move against the decision the expert made a step before
-(recomputed from the stack's older frames), it presses the other way. Waiting for the paddle to settle
-first lost most points at epsilon 0.05; without random or sticky actions the rule never fires, so clean
-games are unchanged.
+`pong-sight-recover` (PongRecoveringExpert) also takes back a press it did not choose (an evaluation's
+random action, a DART slip, a sticky repeat) at once: when the paddle, resting, starts to move against
+the decision the expert made a step before (recomputed from the stack's older frames), it presses the
+other way. Waiting for the paddle to settle first lost most points at epsilon 0.05; without random or
+sticky actions the rule never fires, so clean games are the same. It is not the default: with it the
+main job's clones played worse (measured once, `benchmarks/RESULTS.md`).
 
-Measured (`benchmarks/experts.py`, nature preset, 30 games, seeds 0-29): +21.0, every game 21-0; the
-same games at the Nature agents' epsilon 0.05: +10.0, every game won (before slips were taken back:
--10.3 over 10 other games, seeds 777-786). Machado preset (sticky actions), 10 games, seeds 0-9: mean
-+17.7. ~1,200 steps/s.
+Measured (`benchmarks/experts.py`, nature preset, 30 games, seeds 0-29): +21.0, every game 21-0 (both).
+At the Nature agents' epsilon 0.05: pong-sight-recover +10.0 over those 30 games, every game won;
+pong-sight -10.3 over 10 other games (seeds 777-786). Machado preset (sticky actions), 10 games, seeds
+0-9: +18.1 (pong-sight-recover +17.7). ~1,200 steps/s.
 """
 
 from __future__ import annotations
@@ -261,6 +262,7 @@ class PongSightExpert(SightExpert):
 
     name = "pong-sight"
     game = "Pong"
+    takes_back = False  # presses it did not choose (see `slipped`)
 
     def __init__(self, idle_band: float = 8.0, win_margin: float = 1.0, near_bonus: float = 0.5):
         self.idle_band = idle_band  # dead band for following the ball while none comes
@@ -361,7 +363,7 @@ class PongSightExpert(SightExpert):
             here = min(value.get(round(now) - 1, 0), value.get(round(now), 0))  # drawn y or one above
             return NOOP if here >= 1 else self.moving_hit(now, hit, value)
         direction = 1 if now > before else -1
-        if self.slipped(stack, direction, older, before):
+        if self.takes_back and self.slipped(stack, direction, older, before):
             return PADDLE_UP if direction > 0 else PADDLE_DOWN  # take the press back at once
         # Moving: keep pressing while the place it would stop at is still a press short of the nearest
         # place worth going to (a win if there is time, else a return).
@@ -405,3 +407,11 @@ class PongSightExpert(SightExpert):
                 if worth == 1 or abs(spot - y) / STRIKE_REACH + SETTLE_STEPS + 1 <= steps_left:
                     return float(spot)
         return None
+
+
+class PongRecoveringExpert(PongSightExpert):
+    """pong-sight that takes back, at once, a press it did not choose (`slipped`): it keeps winning
+    under an evaluation's random actions."""
+
+    name = "pong-sight-recover"
+    takes_back = True

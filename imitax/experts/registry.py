@@ -16,11 +16,17 @@ from imitax.experts.base import Expert
 from imitax.experts.breakout import BreakoutSearchExpert
 from imitax.experts.breakout_sight import BreakoutSightExpert
 from imitax.experts.pong import PongSearchExpert
-from imitax.experts.pong_sight import PongSightExpert
+from imitax.experts.pong_sight import PongRecoveringExpert, PongSightExpert
 
 _EXPERTS: dict[str, tuple[Callable[[], Expert], tuple[str, ...]]] = {
     expert.name: (expert, (expert.game,))
-    for expert in (PongSightExpert, BreakoutSightExpert, PongSearchExpert, BreakoutSearchExpert)
+    for expert in (
+        PongSightExpert,
+        PongRecoveringExpert,
+        BreakoutSightExpert,
+        PongSearchExpert,
+        BreakoutSearchExpert,
+    )
 }
 _DEFAULTS = {"Pong": PongSightExpert.name, "Breakout": BreakoutSightExpert.name}
 _SEARCH = {"Pong": PongSearchExpert.name, "Breakout": BreakoutSearchExpert.name}
