@@ -12,7 +12,6 @@ from imitax.data.record import (
     AgentRecordConfig,
     ExpertRecordConfig,
     RecordSettings,
-    noisy_action,
     play_episodes,
     policy_choose,
     record,
@@ -21,6 +20,7 @@ from imitax.data.record import (
 )
 from imitax.data.relabel import RelabelConfig, relabel, relabel_episodes
 from imitax.envs import AtariEnv
+from imitax.envs.noise import noisy_action, slipped_actions
 from imitax.experts import Oracle, make_expert
 from tests.tiny_runs import train_tiny_dqn
 
@@ -33,6 +33,16 @@ def test_noise_kinds():
     assert abs(np.mean(np.array(uniform) == 3) - 1 / 6) < 0.02
     quarter = [noisy_action(0, 6, 0.25, "other", rng) for _ in range(8000)]
     assert abs(np.mean(np.array(quarter) != 0) - 0.25) < 0.02
+
+
+def test_slipped_actions_draw_nothing_at_zero_and_replace_about_epsilon_of_a_batch():
+    rng = np.random.default_rng(0)
+    intended = np.full(10_000, 2)
+    assert slipped_actions(intended, 6, 0.0, rng) is intended
+    assert rng.random() == np.random.default_rng(0).random()  # no draw was made
+    slipped = slipped_actions(intended, 6, 0.3, np.random.default_rng(1))
+    assert abs(np.mean(slipped != 2) - 0.3 * 5 / 6) < 0.02  # a slip to the intended action looks unchanged
+    assert set(np.unique(slipped)) == set(range(6))
 
 
 @pytest.fixture(scope="module")

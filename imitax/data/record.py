@@ -14,17 +14,15 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 import ale_py
 import numpy as np
 
 from imitax.data.dataset import DatasetWriter, Episode, Source
 from imitax.envs import AtariEnv, canonical_game, get_preset
+from imitax.envs.noise import NoiseKind, noisy_action
 from imitax.train.loading import load_agent
 from imitax.train.teacher import AgentTeacher, make_teacher
-
-NoiseKind = Literal["uniform", "other"]
 
 
 @dataclass(frozen=True)
@@ -168,18 +166,6 @@ def pack_states(states: list[np.ndarray]) -> dict[str, np.ndarray]:
 def unpack_state(packed: np.ndarray, length: int) -> ale_py.ALEState:
     """The emulator state stored in one row of `pack_states`."""
     return ale_py.ALEState(packed[:length].tobytes())
-
-
-def noisy_action(
-    intended: int, num_actions: int, noise: float, kind: NoiseKind, rng: np.random.Generator
-) -> int:
-    """The action executed when the demonstrator intends `intended` and noise p = `noise` is injected."""
-    if rng.random() >= noise:
-        return intended
-    if kind == "uniform":
-        return int(rng.integers(num_actions))
-    other = int(rng.integers(num_actions - 1))
-    return other + (other >= intended)
 
 
 def play(

@@ -34,6 +34,7 @@ import numpy as np
 from imitax.data.dataset import Episode
 from imitax.data.record import EpisodeBuffer, Policy
 from imitax.envs import AtariEnv
+from imitax.envs.noise import slipped_actions
 from imitax.experts.base import Expert, check_game
 
 __all__ = ["Rollout", "RolloutState", "collect"]
@@ -127,9 +128,7 @@ class RolloutState:
             learner = learner[:active]
             labels = np.asarray(expert.label(self.envs[:active]))
             executed = np.where(rng.random(active) < beta, labels, learner)
-            if epsilon > 0:  # no draws otherwise: runs without slips replay as before
-                slips = rng.random(active) < epsilon
-                executed = np.where(slips, rng.integers(self.envs[0].action_space.n, size=active), executed)
+            executed = slipped_actions(executed, self.envs[0].action_space.n, epsilon, rng)
             disagreed += int(np.sum(learner != labels))
             for i in range(active):
                 obs, _, terminated, truncated, info = self.envs[i].step(int(executed[i]))

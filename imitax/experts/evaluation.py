@@ -8,6 +8,7 @@ from typing import Any, Literal
 import numpy as np
 
 from imitax.envs import AtariEnv
+from imitax.envs.noise import noisy_action
 from imitax.experts.base import Expert
 from imitax.experts.registry import make_expert
 
@@ -25,9 +26,7 @@ def play_episode(
     env.reset(seed=seed)
     score, steps = 0.0, 0
     while steps < max_steps:
-        action = expert.act(env)
-        if rng.random() < noise:
-            action = int(rng.integers(env.action_space.n))
+        action = noisy_action(expert.act(env), env.action_space.n, noise, "uniform", rng)
         _, reward, terminated, truncated, _ = env.step(action)
         score += reward
         steps += 1
