@@ -15,6 +15,10 @@ when its time is up, and its final checkpoint then plays `--eval-games` whole ga
                                    visited); dqfd_dagger_minus_dqn against the same DQN
   dqfd_dart_return                 DQfD on the DART games instead (the expert's labels after its slips);
                                    dqfd_dart_minus_dqn
+  dagger_eps_return                DAgger on Pong whose rounds slip as the evaluation does (--round-epsilon
+                                   DART_NOISE, taught by DART_EXPERT), evaluated at that epsilon
+  dqfd_dagger_eps_return           DQfD on the DART games and dagger_eps's aggregate (the expert's labels
+                                   after the learner's own slips); dqfd_dagger_eps_minus_dqn
   <dqfd part>_return_greedy, ..._minus_dqn_greedy   the same final policies played greedily (epsilon
                                    0, as the BC and DAgger parts are): at the Nature protocol's 0.05 a
                                    greedy +21 Pong clone falls to DQN's -18 (a random press throws the
@@ -59,6 +63,8 @@ PARTS = (
     "dqfd",
     "dqfd_dagger",
     "dqfd_dart",
+    "dagger_eps",
+    "dqfd_dagger_eps",
     "dqn",
     "speed",
 )
@@ -107,9 +113,9 @@ def final_evaluations(part: dict, games: int, sticky_games: int, epsilon: float)
     return part
 
 
-DQFD_PARTS = ("dqfd", "dqfd_dagger", "dqfd_dart")
+DQFD_PARTS = ("dqfd", "dqfd_dagger", "dqfd_dart", "dqfd_dagger_eps")
 """DQfD's parts, each against the `dqn` part: the same settings but the demonstrations."""
-GREEDY_TOO = (*DQFD_PARTS, "dqn")
+GREEDY_TOO = (*DQFD_PARTS, "dqn", "dagger_eps")
 """Parts evaluated at the Nature protocol's epsilon 0.05 that also play greedily, as the cloning parts do.
 (Breakout's clones do not: greedy, one that never serves stalls its game to the step limit.)"""
 
@@ -281,7 +287,7 @@ def plot(results: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
-    cloning, with_rewards = ("bc", "bc_dart", "dagger"), (*DQFD_PARTS, "dqn")
+    cloning, with_rewards = ("bc", "bc_dart", "dagger", "dagger_eps"), (*DQFD_PARTS, "dqn")
     panels = (
         (axes[0], cloning, "updates", "gradient updates", "Imitation on Pong"),
         (axes[1], with_rewards, "env_steps", "environment steps", "DQfD and DQN on Pong"),
@@ -351,6 +357,8 @@ def main() -> None:
     dqn += ["--epsilon-start", "1.0", "--epsilon-decay-steps", "50000"]
     dagger = ["train", "dagger", "--rounds", str(args.dagger_rounds), *shlex.split(args.dagger_flags)]
     aggregate = str(work / "dagger" / "aggregate")  # deleted with the part that writes it
+    aggregate_eps = str(work / "dagger_eps" / "aggregate")
+    slips = ["--expert", DART_EXPERT, "--round-epsilon", str(DART_NOISE), "--eval-epsilon", str(DART_NOISE)]
     parts = {
         "bc": (["train", "bc", "--demos", clean, *bc], args.bc_minutes, 0.0),
         "bc_dart": (["train", "bc", "--demos", dart, *bc], args.bc_minutes, 0.0),
@@ -364,6 +372,13 @@ def main() -> None:
         "dqfd_dagger": ([*dqfd, "--demos", clean, aggregate], args.dqfd_minutes, 0.05),
         # DART's games: the expert's labels on the states after random actions, the ones epsilon 0.05 makes.
         "dqfd_dart": ([*dqfd, "--demos", dart], args.dqfd_minutes, 0.05),
+        # DART shows the states after the expert's own slips; these rounds show those after the learner's.
+        "dagger_eps": (
+            [*dagger, "--env", "Pong", *slips, "--save-aggregate", aggregate_eps],
+            args.dagger_minutes,
+            DART_NOISE,
+        ),
+        "dqfd_dagger_eps": ([*dqfd, "--demos", dart, aggregate_eps], args.dqfd_minutes, 0.05),
         # DQN: DQfD's fast settings without demonstrations (nor the terms and pre-training they feed),
         # exploring from scratch as an agent without them must.
         "dqn": ([*dqfd, *dqn], args.dqfd_minutes, 0.05),
@@ -375,8 +390,12 @@ def main() -> None:
         print("dagger_agent_teacher: skipped, it needs --agent-teacher RUN_DIR (a trained Pong agent)")
     for name, (train_args, minutes, epsilon) in parts.items():
         # Checked here, not before the loop: `--only dagger dqfd_dagger` writes the aggregate first.
-        if name == "dqfd_dagger" and name in args.only and not Path(aggregate).exists():
-            raise SystemExit(f"dqfd_dagger reads {aggregate}: run the dagger part first (--only dagger)")
+        for reader, writer, path in (
+            ("dqfd_dagger", "dagger", aggregate),
+            ("dqfd_dagger_eps", "dagger_eps", aggregate_eps),
+        ):
+            if name == reader and name in args.only and not Path(path).exists():
+                raise SystemExit(f"{reader} reads {path}: run the {writer} part first (--only {writer})")
         if name in args.only:
             results[name] = train_part(work, name, train_args, minutes, games, epsilon)
         if name in results:  # earlier parts too: every final figure over the same games
@@ -404,6 +423,9 @@ def main() -> None:
             figures[f"{name}_return"] = mean
             figures[f"{name}_vs_expert"] = vs_expert(mean, results["random_pong"], expert_pong)
             figures[f"{name}_minutes"] = round(results[name]["minutes"], 1)
+    if "dagger_eps" in results:
+        figures["dagger_eps_return"] = results["dagger_eps"]["eval"]["mean"]
+        figures["dagger_eps_minutes"] = round(results["dagger_eps"]["minutes"], 1)
     if "dagger_breakout" in results:
         mean = results["dagger_breakout"]["eval"]["mean"]
         expert_breakout = breakout_expert_return()
