@@ -17,14 +17,28 @@ def format_duration(seconds: float) -> str:
 
 
 class TrainProgress:
-    """A rich progress bar on a terminal; a plain line per update elsewhere (logs, CI)."""
+    """A rich progress bar on a terminal; a plain line per update elsewhere (logs, CI).
 
-    def __init__(self, total: int, start: int = 0, description: str = "train", enabled: bool = True):
+    A run's steps are its offline updates (up to `offline_end`), then its environment steps. The two go at
+    different speeds, so the plain line times each phase by itself: offline, its ETA is to the end of
+    the offline updates; online, to the end of the run.
+    """
+
+    def __init__(
+        self,
+        total: int,
+        start: int = 0,
+        description: str = "train",
+        enabled: bool = True,
+        offline_end: int = 0,
+    ):
         self.total = total
+        self.offline_end = offline_end
         self.enabled = enabled
         self.live = enabled and sys.stdout.isatty()
         self._start_time = time.perf_counter()
         self._start_steps = start
+        self._offline = self._in_offline_phase(start)  # the phase the clock was started in
         self.console = Console()
         self._bar: Progress | None = None
         if self.live:
@@ -50,15 +64,30 @@ class TrainProgress:
         if self._bar is not None:
             self._bar.update(self._task, completed=env_steps, speed=speed, ret=ret)
             return
-        done = env_steps - self._start_steps
-        elapsed = time.perf_counter() - self._start_time
-        eta = elapsed / done * (self.total - env_steps) if done > 0 else 0.0
-        share = env_steps / self.total if self.total else 1.0  # DAgger with no updates: no steps at all
         print(
-            f"steps {env_steps:,}/{self.total:,} ({100 * share:5.1f}%) | {speed} | "
-            f"{ret} | ETA {format_duration(eta)}",
+            f"steps {env_steps:,}/{self.total:,} ({100 * self._share(env_steps):5.1f}%) | {speed} | "
+            f"{ret} | {self._eta(env_steps)}",
             flush=True,
         )
+
+    def _share(self, env_steps: int) -> float:
+        return env_steps / self.total if self.total else 1.0  # DAgger with no updates: no steps at all
+
+    def _in_offline_phase(self, step: int) -> bool:
+        """Whether `step` is an offline update of a run with environment steps after them (a run of
+        offline updates only, DAgger's, is one phase)."""
+        return 0 < self.offline_end < self.total and step <= self.offline_end
+
+    def _eta(self, env_steps: int) -> str:
+        """Time left in this phase at this phase's own speed (a phase's first line has no speed yet)."""
+        offline = self._in_offline_phase(env_steps)
+        if offline != self._offline:  # a new phase: its speed is measured from here
+            self._offline, self._start_time, self._start_steps = offline, time.perf_counter(), env_steps
+            return "ETA n/a"
+        done = env_steps - self._start_steps
+        end = self.offline_end if offline else self.total
+        eta = (time.perf_counter() - self._start_time) / done * (end - env_steps) if done > 0 else 0.0
+        return f"ETA {format_duration(eta)}" + (" to the end of the offline updates" if offline else "")
 
     def message(self, text: str) -> None:
         if not self.enabled:

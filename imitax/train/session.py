@@ -311,7 +311,9 @@ class Session:
         config = self.config
         seeds = f" ({self.num_seeds} seeds)" if self.num_seeds > 1 else ""
         description = f"{config.algo} {config.env}{seeds}"
-        return TrainProgress(final_step(config), self.step, description, not self.quiet)
+        return TrainProgress(
+            final_step(config), self.step, description, not self.quiet, offline_end=config.offline_updates
+        )
 
     def _announce(self) -> None:
         for note in self.resume.notes:
