@@ -133,13 +133,13 @@ def agent_return(run_dir: str, games: int, epsilon: float) -> float:
     return evaluate(Path(run_dir), games, epsilon)["mean"]
 
 
-def teacher_evaluations(part: dict, args: argparse.Namespace, games: int) -> dict:
+def teacher_evaluations(part: dict, teacher: str | None, games: int) -> dict:
     """The agent teacher and its DAgger student, greedily and at the Nature protocol's epsilon 0.05, the
     protocol the teacher was trained and evaluated with: a DQN agent played greedily can repeat one
     losing rally (learn_pong.py's fast agent, -10.4 at 0.05 in its last evaluation, scores -19.1 greedily),
     so its skill shows at 0.05, and both protocols are reported (each evaluation kept once done)."""
     if "teacher_return" not in part:
-        part["teacher"] = args.agent_teacher
+        part["teacher"] = teacher  # --agent-teacher, the run that trained this part
         part["teacher_return"] = agent_return(part["teacher"], games, 0.0)
     if "teacher_return_eps" not in part:
         part["teacher_return_eps"] = agent_return(part["teacher"], games, 0.05)
@@ -419,7 +419,9 @@ def main() -> None:
         if name in results and name in GREEDY_TOO:
             results[name] = greedy_evaluation(results[name], games)
     if "dagger_agent_teacher" in results:
-        results["dagger_agent_teacher"] = teacher_evaluations(results["dagger_agent_teacher"], args, games)
+        results["dagger_agent_teacher"] = teacher_evaluations(
+            results["dagger_agent_teacher"], args.agent_teacher, games
+        )
     if "speed" in args.only:
         results["speed"] = speed()
     per = RESULTS / "replay.json"

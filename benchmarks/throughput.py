@@ -208,13 +208,19 @@ def update_cost(config, updates: int, repeats: int) -> dict[str, float]:
     agent = make_agent(config)
     batch = _batch(config, spec)
     state = agent.init(jax.random.key(0), spec)
-    # Counted on the CPU backend on any machine: GPU convolutions are library calls whose FLOPs XLA's
-    # cost analysis leaves out, and the arithmetic an update needs does not depend on where it runs.
-    on_cpu = jax.device_put((state, batch), jax.devices("cpu")[0])
-    analysis = jax.jit(agent.update).lower(*on_cpu).compile().cost_analysis()
-    flops = (analysis[0] if isinstance(analysis, list) else analysis)["flops"]
+    _, flops = cpu_update(agent, state, batch)
     ms = float(np.median(_timed(compiled_updates(config, updates), repeats))) / updates * 1e3
     return {"gflop": flops / 1e9, "ms": ms, "matmul_ms": _matmuls_ms(agent.update, state, batch, repeats)}
+
+
+def cpu_update(agent, state, batch) -> tuple[Any, float]:
+    """`agent.update` compiled for the CPU backend, on any machine, and its FLOPs by XLA's cost analysis.
+    Counted on the CPU: GPU convolutions are library calls whose FLOPs the analysis leaves out, and the
+    arithmetic an update needs does not depend on where it runs."""
+    on_cpu = jax.device_put((state, batch), jax.devices("cpu")[0])
+    compiled = jax.jit(agent.update).lower(*on_cpu).compile()
+    analysis = compiled.cost_analysis()
+    return compiled, (analysis[0] if isinstance(analysis, list) else analysis)["flops"]
 
 
 def compiled_updates(config, updates: int) -> Callable[[], Any]:

@@ -37,7 +37,7 @@ around them run as one XNNPACK subgraph instead of one XLA operation each), and 
 def measure(repeats: int) -> dict:
     """This process's figures for every objective (XLA_FLAGS as the parent set it)."""
     import jax
-    from throughput import BATCHES, OBJECTIVES, _batch, _timed, compiled_updates, matmul_gflops
+    from throughput import BATCHES, OBJECTIVES, _batch, _timed, compiled_updates, cpu_update, matmul_gflops
 
     from imitax.agents.agent import make_agent
     from imitax.envs import atari_spec
@@ -48,9 +48,7 @@ def measure(repeats: int) -> dict:
     for name, config in OBJECTIVES.items():
         agent = make_agent(config)
         state, batch = agent.init(jax.random.key(0), spec), _batch(config, spec)
-        update = jax.jit(agent.update)
-        analysis = update.lower(state, batch).compile().cost_analysis()
-        flops = (analysis[0] if isinstance(analysis, list) else analysis)["flops"]
+        update, flops = cpu_update(agent, state, batch)  # compiled once: its FLOPs and its loss
         loss = float(update(state, batch)[1]["loss"])
         updates = 4 * BATCHES
         ms = float(np.median(_timed(compiled_updates(config, updates), repeats))) / updates * 1e3
