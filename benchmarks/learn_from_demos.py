@@ -16,7 +16,8 @@ when its time is up, and its final checkpoint then plays `--eval-games` whole ga
   dqfd_dart_return                 DQfD on the DART games instead (the expert's labels after its slips);
                                    dqfd_dart_minus_dqn
   dagger_eps_return                DAgger on Pong whose rounds slip as the evaluation does (--round-epsilon
-                                   DART_NOISE, taught by DART_EXPERT), evaluated at that epsilon
+                                   DART_NOISE, taught by DART_EXPERT, SLIP_ROUND_STEPS a round),
+                                   evaluated at that epsilon
   dqfd_dagger_eps_return           DQfD on the DART games and dagger_eps's aggregate (the expert's labels
                                    after the learner's own slips); dqfd_dagger_eps_minus_dqn
   <dqfd part>_return_greedy, ..._minus_dqn_greedy   the same final policies played greedily (epsilon
@@ -86,11 +87,16 @@ def run_child(args: list[str], minutes: float, log: Path) -> float:
     return (time.perf_counter() - start) / 60
 
 
-# The Nature protocol's evaluation epsilon: DART's slips show a clone the states after the random actions
-# it meets when evaluated, labelled with how the expert recovers from them (pong-sight-recover takes a
-# random press back; pong-sight loses most games at this epsilon). Clean games are the same with either.
-DART_NOISE = 0.05
+NATURE_EPSILON = 0.05
+"""The Nature protocol's evaluation epsilon (Mnih et al. 2015): one action in 20 is uniformly random."""
+# DART's slips at the evaluation's rate show a clone the states after the random actions it meets when
+# evaluated, labelled with how the expert recovers from them (pong-sight-recover takes a random press
+# back; pong-sight loses most games at this epsilon). Clean games are the same with either expert.
+DART_NOISE = NATURE_EPSILON
 DART_EXPERT = "pong-sight-recover"
+SLIP_ROUND_STEPS = 8000
+"""Labelled steps per round of the dagger_eps part, twice DAgger's default: one step in 20 slips, and
+DQfD reads its aggregate for the labels after those slips (12 rounds of 4,000 held ~2,400)."""
 EVAL_SEED = 777  # every final figure's games (no-op starts the demonstrations did not use)
 
 
@@ -142,9 +148,9 @@ def teacher_evaluations(part: dict, teacher: str | None, games: int) -> dict:
         part["teacher"] = teacher  # --agent-teacher, the run that trained this part
         part["teacher_return"] = agent_return(part["teacher"], games, 0.0)
     if "teacher_return_eps" not in part:
-        part["teacher_return_eps"] = agent_return(part["teacher"], games, 0.05)
+        part["teacher_return_eps"] = agent_return(part["teacher"], games, NATURE_EPSILON)
     if len(part.get("eval_eps", {}).get("returns", [])) != games:
-        part["eval_eps"] = evaluate(Path(part["run_dir"]), games, 0.05)
+        part["eval_eps"] = evaluate(Path(part["run_dir"]), games, NATURE_EPSILON)
     return part
 
 
@@ -366,7 +372,7 @@ def main() -> None:
         results["random_breakout"] = random_return("Breakout", games)
     clean, dart = str(demos_dir(work, "clean")), str(demos_dir(work, "dart"))
     bc = ["--offline-log-every", "1000", "--offline-eval-every", "0", "--pretrain-updates", "1000000"]
-    breakout = ["--eval-episodes", "4", "--eval-epsilon", "0.05"]
+    breakout = ["--eval-episodes", "4", "--eval-epsilon", str(NATURE_EPSILON)]
     dqfd = ["train", "dqfd", "--preset", "fast", "--total-steps", str(args.dqfd_steps)]
     dqfd += shlex.split(args.dqfd_flags)
     dqn = ["--loss", "td=1,nstep=1", "--pretrain-updates", "0", "--learning-starts", "5000"]
@@ -374,30 +380,33 @@ def main() -> None:
     dagger = ["train", "dagger", "--rounds", str(args.dagger_rounds), *shlex.split(args.dagger_flags)]
     aggregate = str(work / "dagger" / "aggregate")  # deleted with the part that writes it
     aggregate_eps = str(work / "dagger_eps" / "aggregate")
-    slips = ["--expert", DART_EXPERT, "--round-epsilon", str(DART_NOISE), "--eval-epsilon", str(DART_NOISE)]
+    slips = [
+        *("--expert", DART_EXPERT, "--round-epsilon", str(DART_NOISE), "--eval-epsilon", str(DART_NOISE)),
+        *("--round-steps", str(SLIP_ROUND_STEPS)),
+    ]
     parts = {
         "bc": (["train", "bc", "--demos", clean, *bc], args.bc_minutes, 0.0),
         "bc_dart": (["train", "bc", "--demos", dart, *bc], args.bc_minutes, 0.0),
         "dagger": ([*dagger, "--env", "Pong", "--save-aggregate", aggregate], args.dagger_minutes, 0.0),
         # Breakout: a greedy clone that never serves stalls its game until the 27,000-step cap, so its
         # evaluations play with the Nature protocol's epsilon 0.05 (FIRE comes up by chance).
-        "dagger_breakout": ([*dagger, "--env", "Breakout", *breakout], args.dagger_minutes, 0.05),
-        "dqfd": ([*dqfd, "--demos", clean], args.dqfd_minutes, 0.05),
+        "dagger_breakout": ([*dagger, "--env", "Breakout", *breakout], args.dagger_minutes, NATURE_EPSILON),
+        "dqfd": ([*dqfd, "--demos", clean], args.dqfd_minutes, NATURE_EPSILON),
         # The expert's clean games show only the expert's states; DAgger's aggregate adds the expert's
         # labels on the states of learners that play badly, the states a DQfD agent's own play reaches.
-        "dqfd_dagger": ([*dqfd, "--demos", clean, aggregate], args.dqfd_minutes, 0.05),
+        "dqfd_dagger": ([*dqfd, "--demos", clean, aggregate], args.dqfd_minutes, NATURE_EPSILON),
         # DART's games: the expert's labels on the states after random actions, the ones epsilon 0.05 makes.
-        "dqfd_dart": ([*dqfd, "--demos", dart], args.dqfd_minutes, 0.05),
+        "dqfd_dart": ([*dqfd, "--demos", dart], args.dqfd_minutes, NATURE_EPSILON),
         # DART shows the states after the expert's own slips; these rounds show those after the learner's.
         "dagger_eps": (
             [*dagger, "--env", "Pong", *slips, "--save-aggregate", aggregate_eps],
             args.dagger_minutes,
             DART_NOISE,
         ),
-        "dqfd_dagger_eps": ([*dqfd, "--demos", dart, aggregate_eps], args.dqfd_minutes, 0.05),
+        "dqfd_dagger_eps": ([*dqfd, "--demos", dart, aggregate_eps], args.dqfd_minutes, NATURE_EPSILON),
         # DQN: DQfD's fast settings without demonstrations (nor the terms and pre-training they feed),
         # exploring from scratch as an agent without them must.
-        "dqn": ([*dqfd, *dqn], args.dqfd_minutes, 0.05),
+        "dqn": ([*dqfd, *dqn], args.dqfd_minutes, NATURE_EPSILON),
     }
     if args.agent_teacher:
         teacher = ["--env", "Pong", "--expert", args.agent_teacher]
