@@ -14,6 +14,7 @@ from imitax.data.dataset import DatasetWriter, Source, load_dataset
 from imitax.data.record import ExpertRecordConfig, record_expert
 from imitax.envs import atari_spec
 from imitax.train.phases.dagger import DaggerRounds
+from imitax.train.session import Session
 
 SMALL = ["--num-envs", "2", "--eval-episodes", "1", "--batch-size", "8", "--offline-log-every", "10"]
 
@@ -112,6 +113,41 @@ def test_dagger_rounds_label_with_the_expert(tmp_path):
     first_round = aggregate[:2]  # beta 1: the expert's action is executed at every step
     assert all((e.actions == e.labels).all() for e in first_round)
     assert any((e.actions != e.labels).any() for e in aggregate[2:])  # beta 1/2: the learner acts too
+
+
+@pytest.mark.timeout(600)
+def test_dagger_stopped_keeps_its_aggregate_and_a_resume_appends(tmp_path, monkeypatch):
+    """A run stopped early (by a time budget's signal) keeps each round it labelled; resumed, it appends."""
+    run, aggregate = tmp_path / "dagger", tmp_path / "agg"
+    args = ["--env", "Pong", "--rounds", "2", "--round-steps", "64", "--round-envs", "2"]
+    args += ["--round-updates", "10", "--run-dir", str(run), "--save-aggregate", str(aggregate)]
+    evaluate = Session.evaluate
+
+    def evaluate_then_stop(session, phase):  # a signal arriving during round 0's evaluation
+        evaluate(session, phase)
+        session.stop.requested = True
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Session, "evaluate", evaluate_then_stop)
+        assert _train("dagger", *args) == 130
+    round_0 = list(load_dataset(aggregate).episodes())
+    assert sum(e.num_steps for e in round_0) == 64 and all((e.actions == e.labels).all() for e in round_0)
+    assert cli.main(["train", "dagger", "--resume", str(run)]) == 0
+    rounds = [int(r["round"]) for r in _rows(run / "metrics.csv") if r["round"] != ""]
+    assert rounds == [0, 1]
+    both = list(load_dataset(aggregate).episodes())
+    assert sum(e.num_steps for e in both) == 128
+    assert [e.frames.tobytes() for e in both[: len(round_0)]] == [e.frames.tobytes() for e in round_0]
+
+
+def test_dagger_refuses_an_aggregate_path_in_use_before_acting(tmp_path, capsys):
+    taken = tmp_path / "agg"
+    taken.mkdir()
+    (taken / "notes.txt").write_text("a researcher's file")
+    run = tmp_path / "dagger"
+    assert _train("dagger", "--env", "Pong", "--run-dir", str(run), "--save-aggregate", str(taken)) == 2
+    assert "already exists and is not empty; choose a new path" in capsys.readouterr().err
+    assert not run.exists() and (taken / "notes.txt").read_text() == "a researcher's file"
 
 
 def test_dagger_sticky_rounds_play_with_sticky_actions_and_the_runs_actions():

@@ -127,8 +127,9 @@ class DaggerConfig(AgentConfig):
     beta_decay: float = 0.5
     """beta of round i is beta * beta_decay**i."""
     save_aggregate: str | None = None
-    """Also write the aggregated labelled data to this dataset directory at the end (default: keep it
-    in memory only)."""
+    """Also write the aggregated labelled data to this dataset directory, each round as it is labelled:
+    a run stopped before its last round keeps every round it labelled, and a resumed run appends
+    (default: keep it in the replay only)."""
 
     def __post_init__(self) -> None:
         super().__post_init__()

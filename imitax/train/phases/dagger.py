@@ -30,9 +30,14 @@ from imitax.types import EnvSpec
 
 
 class DaggerRounds:
-    """The emulators, the expert and the aggregate of one DAgger run."""
+    """The emulators, the expert and the aggregate of one DAgger run.
 
-    def __init__(self, config: DaggerConfig, spec: EnvSpec, act, seed: int):
+    With `config.save_aggregate`, each round's labelled games are written to that dataset as soon as they
+    join the replay, so a run stopped before its last round keeps every round it labelled, and a resumed
+    run (`resumed`) appends to its own. Only a run killed outright between labelling a round and its
+    next checkpoint differs: it labels that round again on resume, and the dataset keeps both tries."""
+
+    def __init__(self, config: DaggerConfig, spec: EnvSpec, act, seed: int, resumed: bool = False):
         if spec.preset is None:
             raise ValueError(f"DAgger needs an Atari game with a teacher; {spec.name} is not one.")
         self.config, self.spec = config, spec
@@ -48,7 +53,14 @@ class DaggerRounds:
         envs = [AtariEnv(spec.name, preset, training=False) for _ in range(config.round_envs)]
         self.games = RolloutState(envs, seed=seed)  # games go on across rounds
         self.rng = np.random.default_rng(seed)
-        self.episodes: list[Episode] = []
+        self.aggregate = Path(config.save_aggregate) if config.save_aggregate else None
+        if self.aggregate is not None and not resumed and _holds_files(self.aggregate):
+            raise ValueError(
+                f"--save-aggregate {self.aggregate} already exists and is not empty; choose a new path "
+                "(a resumed run appends to its own aggregate)"
+            )
+        self._append = resumed
+        self._writer: DatasetWriter | None = None
         key = jax.random.key(0)  # greedy acting draws nothing from it
         self._greedy = jax.jit(lambda state, obs: act(state, obs, key, 0.0))
 
@@ -68,8 +80,7 @@ class DaggerRounds:
         replay_state = add_episodes(
             rollout.episodes, replay, replay_state, self.spec, what=f"DAgger round {round_index}"
         )
-        if config.save_aggregate:
-            self.episodes.extend(rollout.episodes)
+        self.keep(rollout.episodes)
         done = rollout
         stats = {
             "beta": beta,
@@ -81,13 +92,19 @@ class DaggerRounds:
         }
         return stats, replay_state
 
-    def save(self, path: str) -> Path:
-        """Writes the aggregated episodes as a demonstration dataset."""
-        source = Source(kind="dagger", name=self.expert_name)
-        writer = DatasetWriter(Path(path), self.spec, source)
-        for episode in self.episodes:
-            writer.add(episode)
-        return Path(path)
+    def keep(self, episodes: list[Episode]) -> None:
+        """Writes a round's labelled games to the aggregate dataset, when the run keeps one."""
+        if self.aggregate is None:
+            return
+        if self._writer is None:  # opened at the first round: nothing is written while a run is set up
+            source = Source(kind="dagger", name=self.expert_name)
+            self._writer = DatasetWriter(self.aggregate, self.spec, source, append=self._append)
+        for episode in episodes:
+            self._writer.add(episode)
+
+
+def _holds_files(path: Path) -> bool:
+    return path.exists() and (not path.is_dir() or any(path.iterdir()))
 
 
 class DaggerPhase:
@@ -105,7 +122,7 @@ class DaggerPhase:
             raise ValueError("DAgger's rounds act on ale-py emulators one seed at a time: drop --num-seeds")
         self.config = config
         seed = derive_seed(config.seed, DAGGER_ENVS, session.start_step)
-        self.rounds = DaggerRounds(config, session.env.spec, session.agent.act, seed)
+        self.rounds = DaggerRounds(config, session.env.spec, session.agent.act, seed, session.resumed)
         self.updates = OfflineUpdates(session)
         self.round = 0
 
@@ -143,5 +160,4 @@ class DaggerPhase:
             s.save()
             s.stop.check()
         if config.save_aggregate:
-            path = self.rounds.save(config.save_aggregate)
-            s.log.message(f"Saved the aggregated demonstrations to {path}")
+            s.log.message(f"The aggregated demonstrations are in {config.save_aggregate}")
