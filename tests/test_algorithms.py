@@ -146,7 +146,10 @@ def test_dagger_refuses_an_aggregate_path_in_use_before_acting(tmp_path, capsys)
     (taken / "notes.txt").write_text("a researcher's file")
     run = tmp_path / "dagger"
     assert _train("dagger", "--env", "Pong", "--run-dir", str(run), "--save-aggregate", str(taken)) == 2
-    assert "already exists and is not empty; choose a new path" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert (
+        f"--save-aggregate {taken} exists and is not an empty directory; choose an empty or new path" in err
+    )
     assert not run.exists() and (taken / "notes.txt").read_text() == "a researcher's file"
 
 

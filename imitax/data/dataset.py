@@ -115,6 +115,16 @@ def _minari_metadata(dataset_id: str, spec: EnvSpec) -> dict[str, Any]:
     }
 
 
+def check_new_dataset(path: Path, how_to_add: str) -> None:
+    """Refuses a `path` for a new dataset when it already holds anything, before any work toward it is done
+    (the writer checks again when it opens). `how_to_add` ends the message for an existing dataset: how
+    the command adds to one, or that it never does."""
+    if (path / DATA_DIR / METADATA_FILE).exists():
+        raise DatasetError(f"{path} already holds a dataset; choose another path ({how_to_add}).")
+    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        raise DatasetError(f"{path} exists and is not an empty directory; choose an empty or new path.")
+
+
 class DatasetWriter:
     """Writes episodes of one game and preset into a dataset, each as soon as it is given.
 

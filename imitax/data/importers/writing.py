@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from imitax.data.dataset import DATA_DIR, METADATA_FILE, DatasetError, DatasetWriter, Episode, Source
+from imitax.data.dataset import DATA_DIR, DatasetError, DatasetWriter, Episode, Source, check_new_dataset
 from imitax.data.importers.frames import ActionMap, EpisodePlan, build_episode
 from imitax.data.importers.report import ImportReport, Progress
 from imitax.data.screens import AleGrayscale
@@ -32,10 +32,7 @@ EpisodeSource = Callable[[Advance], Iterator[tuple[str, Episode]]]
 
 def check_out(out: Path) -> None:
     """Refuses an `out` that holds anything, before any work (the writer checks again)."""
-    if (out / DATA_DIR / METADATA_FILE).exists():
-        raise DatasetError(f"{out} already holds a dataset; choose another path (imports never append).")
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise DatasetError(f"{out} exists and is not an empty directory; choose an empty or new path.")
+    check_new_dataset(out, "imports never append")
 
 
 def spec_for(game: str, preset: str | AtariPreset) -> EnvSpec:

@@ -16,7 +16,7 @@ import numpy as np
 
 from imitax.agents.algorithms import DaggerConfig
 from imitax.agents.config import AgentConfig
-from imitax.data.dataset import DatasetWriter, Episode, Source
+from imitax.data.dataset import DatasetError, DatasetWriter, Episode, Source, check_new_dataset
 from imitax.data.replay_loader import add_episodes
 from imitax.data.rollout import RolloutState
 from imitax.envs import AtariEnv
@@ -54,11 +54,11 @@ class DaggerRounds:
         self.games = RolloutState(envs, seed=seed)  # games go on across rounds
         self.rng = np.random.default_rng(seed)
         self.aggregate = Path(config.save_aggregate) if config.save_aggregate else None
-        if self.aggregate is not None and not resumed and _holds_files(self.aggregate):
-            raise ValueError(
-                f"--save-aggregate {self.aggregate} already exists and is not empty; choose a new path "
-                "(a resumed run appends to its own aggregate)"
-            )
+        if self.aggregate is not None and not resumed:
+            try:
+                check_new_dataset(self.aggregate, "a resumed run appends to its own aggregate")
+            except DatasetError as err:
+                raise DatasetError(f"--save-aggregate {err}") from None
         self._append = resumed
         self._writer: DatasetWriter | None = None
         key = jax.random.key(0)  # greedy acting draws nothing from it
@@ -101,10 +101,6 @@ class DaggerRounds:
             self._writer = DatasetWriter(self.aggregate, self.spec, source, append=self._append)
         for episode in episodes:
             self._writer.add(episode)
-
-
-def _holds_files(path: Path) -> bool:
-    return path.exists() and (not path.is_dir() or any(path.iterdir()))
 
 
 class DaggerPhase:
