@@ -139,19 +139,38 @@ def agent_return(run_dir: str, games: int, epsilon: float) -> float:
     return evaluate(Path(run_dir), games, epsilon)["mean"]
 
 
-def teacher_evaluations(part: dict, teacher: str | None, games: int) -> dict:
+def teacher_evaluations(part: dict, teacher: str | None, games: int, results: dict) -> dict:
     """The agent teacher and its DAgger student, greedily and at the Nature protocol's epsilon 0.05, the
     protocol the teacher was trained and evaluated with: a DQN agent played greedily can repeat one
     losing rally (learn_pong.py's fast agent, -10.4 at 0.05 in its last evaluation, scores -19.1 greedily),
-    so its skill shows at 0.05, and both protocols are reported (each evaluation kept once done)."""
+    so its skill shows at 0.05, and both protocols are reported (each evaluation kept once done). A
+    teacher trained by one of this script's parts keeps that part's evaluations (the same games)."""
+    from imitax.train.loading import load_run_config
+
     if "teacher_return" not in part:
         part["teacher"] = teacher  # --agent-teacher, the run that trained this part
-        part["teacher_return"] = agent_return(part["teacher"], games, 0.0)
+        part["teacher_algo"] = load_run_config(teacher)[0]
+        part["teacher_return"] = part_evaluation(results, teacher, games, "eval_greedy")
+        if part["teacher_return"] is None:
+            part["teacher_return"] = agent_return(teacher, games, 0.0)
     if "teacher_return_eps" not in part:
-        part["teacher_return_eps"] = agent_return(part["teacher"], games, NATURE_EPSILON)
+        part["teacher_return_eps"] = part_evaluation(results, part["teacher"], games, "eval")
+        if part["teacher_return_eps"] is None:
+            part["teacher_return_eps"] = agent_return(part["teacher"], games, NATURE_EPSILON)
     if len(part.get("eval_eps", {}).get("returns", [])) != games:
         part["eval_eps"] = evaluate(Path(part["run_dir"]), games, NATURE_EPSILON)
     return part
+
+
+def part_evaluation(results: dict, run_dir: str, games: int, key: str) -> float | None:
+    """The mean return of a Nature-protocol part whose run is `run_dir`, over the same `games` games: its
+    `eval` (epsilon 0.05) or `eval_greedy`; None when no such part has one."""
+    for name in GREEDY_TOO:
+        part = results.get(name, {})
+        evaluation = part.get(key, {})
+        if Path(part.get("run_dir", "")) == Path(run_dir) and len(evaluation.get("returns", [])) == games:
+            return evaluation["mean"]
+    return None
 
 
 def random_return(game: str, games: int) -> float:
@@ -444,7 +463,7 @@ def main() -> None:
             results[name] = greedy_evaluation(results[name], games)
     if "dagger_agent_teacher" in results:
         results["dagger_agent_teacher"] = teacher_evaluations(
-            results["dagger_agent_teacher"], args.agent_teacher, games
+            results["dagger_agent_teacher"], args.agent_teacher, games, results
         )
     if "speed" in args.only:
         results["speed"] = speed()
@@ -477,6 +496,7 @@ def main() -> None:
         part = results["dagger_agent_teacher"]
         figures["dagger_agent_teacher_return"] = part["eval"]["mean"]
         figures["dagger_agent_teacher_minutes"] = round(part["minutes"], 1)
+        figures["agent_teacher_algo"] = part.get("teacher_algo")
         figures["agent_teacher_return"] = part["teacher_return"]
         figures["dagger_agent_teacher_vs_teacher"] = vs_expert(
             part["eval"]["mean"], results["random_pong"], part["teacher_return"]
