@@ -140,6 +140,59 @@ def test_dagger_stopped_keeps_its_aggregate_and_a_resume_appends(tmp_path, monke
     assert [e.frames.tobytes() for e in both[: len(round_0)]] == [e.frames.tobytes() for e in round_0]
 
 
+@pytest.mark.timeout(600)
+def test_dagger_stopped_during_a_rounds_updates_finishes_them_on_resume(tmp_path, monkeypatch):
+    """A stop between two chunks of a round's updates used to skip the rest of them: the resumed run
+    ended short of its last step, so it never counted as finished."""
+    run = tmp_path / "dagger"
+    args = ["--env", "Pong", "--rounds", "2", "--round-steps", "32", "--round-envs", "2"]
+    args += ["--round-updates", "20", "--run-dir", str(run)]  # chunks of 10 (SMALL's --offline-log-every)
+    maybe_save = Session.maybe_save
+
+    def save_then_stop(session):  # a signal arriving after round 0's first chunk of updates
+        maybe_save(session)
+        session.stop.requested = session.offline_updates == 10
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Session, "maybe_save", save_then_stop)
+        assert _train("dagger", *args) == 130
+    assert cli.main(["train", "dagger", "--resume", str(run)]) == 0
+    rows = _rows(run / "metrics.csv")
+    assert [int(r["updates"]) for r in rows] == [10, 20, 30, 40]
+    assert [r["round"] for r in rows] == ["", "0", "", "1"]
+
+
+@pytest.mark.timeout(600)
+def test_dagger_killed_before_checkpointing_a_round_keeps_it_once(tmp_path, monkeypatch, capsys):
+    """The aggregate holds what the checkpoint holds: a round written but not checkpointed is taken out
+    on resume (it is labelled again), and a resume without the run's aggregate is refused."""
+    run, aggregate = tmp_path / "dagger", tmp_path / "agg"
+    args = ["--env", "Pong", "--rounds", "2", "--round-steps", "32", "--round-envs", "2"]
+    args += ["--round-updates", "10", "--run-dir", str(run), "--save-aggregate", str(aggregate)]
+    save = Session.save
+
+    def killed_at_round_1(session):
+        if session.offline_updates == 20:
+            raise RuntimeError("killed")  # as a kill -9 between round 1's data and its checkpoint
+        save(session)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Session, "save", killed_at_round_1)
+        with pytest.raises(RuntimeError, match="killed"):
+            _train("dagger", *args)
+    assert load_dataset(aggregate).total_steps == 64  # rounds 0 and 1 written, round 1 not checkpointed
+    aggregate.rename(tmp_path / "moved")
+    assert cli.main(["train", "dagger", "--resume", str(run)]) == 2
+    message = "holds no dataset, but this run's checkpoint has labelled 1 round into it"
+    assert message in capsys.readouterr().err
+    assert not aggregate.exists()
+    (tmp_path / "moved").rename(aggregate)
+    assert cli.main(["train", "dagger", "--resume", str(run)]) == 0
+    dataset = load_dataset(aggregate)
+    assert dataset.total_steps == 64
+    assert sum(dataset.info["dagger_round_episodes"]) == dataset.num_episodes
+
+
 def test_dagger_refuses_an_aggregate_path_in_use_before_acting(tmp_path, capsys):
     taken = tmp_path / "agg"
     taken.mkdir()

@@ -329,3 +329,39 @@ def test_two_writers_appending_to_one_dataset_keep_every_episode(recorded, tmp_p
     assert dataset.num_episodes == 2 * len(episodes)
     assert sorted(e.num_steps for e in dataset.episodes()) == sorted(2 * [e.num_steps for e in episodes])
     assert json.loads((path / "data" / "metadata.json").read_text())["total_episodes"] == 2 * len(episodes)
+
+
+def test_a_writer_takes_out_the_episodes_after_a_point_and_writes_on_from_there(recorded, tmp_path):
+    path, episodes = tmp_path / "cut", recorded[1]
+    spec = AtariEnv("Pong", SHORT).spec_
+    writer = DatasetWriter(path, spec, Source("expert", "a"))
+    for episode in episodes:
+        writer.add(episode)
+    writer.truncate(1)
+    assert writer.next_index == 1 and writer.add(episodes[2]) == 1
+    dataset = load_dataset(path)
+    assert [e.frames.tobytes() for e in dataset.episodes()] == [episodes[i].frames.tobytes() for i in (0, 2)]
+    metadata = json.loads((path / "data" / "metadata.json").read_text())
+    assert metadata["total_episodes"] == 2
+    assert metadata["total_steps"] == episodes[0].num_steps + episodes[2].num_steps
+    writer.set_info(rounds=[1, 1])
+    assert writer.info["rounds"] == [1, 1] and load_dataset(path).info["rounds"] == [1, 1]
+
+
+def test_an_episode_cut_by_a_second_ctrl_c_is_taken_out_again(recorded, tmp_path, monkeypatch):
+    import imitax.data.dataset as dataset_module
+
+    path, episodes = tmp_path / "stopped", recorded[1]
+    writer = DatasetWriter(path, AtariEnv("Pong", SHORT).spec_, Source("expert", "a"))
+    writer.add(episodes[0])
+    write = dataset_module._write_episode
+
+    def interrupted(group, index, episode):
+        write(group, index, episode)
+        raise KeyboardInterrupt  # after the arrays, before the counts
+
+    monkeypatch.setattr(dataset_module, "_write_episode", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        writer.add(episodes[1])
+    dataset = load_dataset(path)
+    assert dataset.num_episodes == 1 and dataset.summary_arrays()["scores"].shape == (1,)

@@ -36,7 +36,7 @@ import gymnasium as gym
 import h5py
 import numpy as np
 
-from imitax.disk import DiskFullError, check_room, reporting_full_disk
+from imitax.disk import check_room, reporting_full_disk
 from imitax.types import EnvSpec
 
 FORMAT_VERSION = 1
@@ -208,13 +208,35 @@ class DatasetWriter:
                     _write_episode(file.create_group(name), index, episode)
                     file.flush()
                     self._update_counts(file)
-            except DiskFullError:
+            except BaseException:  # a full disk, or a second Ctrl-C mid-write: no half episode stays
                 if name in file:
                     del file[name]
                 (self.data / METADATA_FILE).with_suffix(".tmp").unlink(missing_ok=True)
                 raise
             self._next = index + 1
         return index
+
+    def truncate(self, episodes: int) -> None:
+        """Takes out every episode from index `episodes` on: what a resumed writer wrote after the point
+        its run went back to. (HDF5 keeps the freed space in the file until it is repacked.)"""
+        with writer_lock(self.data), h5py.File(self.data / HDF5_FILE, "a", track_order=True) as file:
+            for name in [name for name in file if int(name.removeprefix("episode_")) >= episodes]:
+                del file[name]
+            self._update_counts(file)
+            self._next = len(file)
+
+    @property
+    def info(self) -> dict[str, Any]:
+        """The metadata's "imitax" block as it is on disk now (a `Dataset`'s `info`)."""
+        return json.loads((self.data / METADATA_FILE).read_text())["imitax"]
+
+    def set_info(self, **fields: Any) -> None:
+        """Sets fields of the metadata's "imitax" block: a writer's own bookkeeping (DAgger's episodes per
+        round, say), kept beside the episodes it describes."""
+        with writer_lock(self.data):
+            metadata = json.loads((self.data / METADATA_FILE).read_text())
+            metadata["imitax"].update(fields)
+            write_json(self.data / METADATA_FILE, metadata)
 
     def _update_counts(self, file: h5py.File) -> None:
         metadata = json.loads((self.data / METADATA_FILE).read_text())

@@ -16,7 +16,15 @@ import numpy as np
 
 from imitax.agents.algorithms import DaggerConfig
 from imitax.agents.config import AgentConfig
-from imitax.data.dataset import DatasetError, DatasetWriter, Episode, Source, check_new_dataset
+from imitax.data.dataset import (
+    DATA_DIR,
+    METADATA_FILE,
+    DatasetError,
+    DatasetWriter,
+    Episode,
+    Source,
+    check_new_dataset,
+)
 from imitax.data.replay_loader import add_episodes
 from imitax.data.rollout import RolloutState
 from imitax.envs import AtariEnv
@@ -28,14 +36,19 @@ from imitax.train.session import Session
 from imitax.train.teacher import make_teacher
 from imitax.types import EnvSpec
 
+ROUND_EPISODES = "dagger_round_episodes"
+"""The aggregate dataset's metadata field ("imitax" block) counting the games each DAgger round wrote."""
+
 
 class DaggerRounds:
     """The emulators, the expert and the aggregate of one DAgger run.
 
     With `config.save_aggregate`, each round's labelled games are written to that dataset as soon as they
     join the replay, so a run stopped before its last round keeps every round it labelled, and a resumed
-    run (`resumed`) appends to its own. Only a run killed outright between labelling a round and its
-    next checkpoint differs: it labels that round again on resume, and the dataset keeps both tries."""
+    run (`resumed`) appends to its own. The dataset's metadata counts the games of each round
+    (`ROUND_EPISODES`), so a resume first takes out the rounds its checkpoint does not hold (a run killed
+    between labelling a round and checkpointing it labels that round again): the dataset always holds
+    what the replay holds."""
 
     def __init__(self, config: DaggerConfig, spec: EnvSpec, act, seed: int, resumed: bool = False):
         if spec.preset is None:
@@ -61,6 +74,7 @@ class DaggerRounds:
                 raise DatasetError(f"--save-aggregate {err}") from None
         self._append = resumed
         self._writer: DatasetWriter | None = None
+        self._round_episodes: list[int] | None = None
         key = jax.random.key(0)  # greedy acting draws nothing from it
         self._greedy = jax.jit(lambda state, obs: act(state, obs, key, 0.0))
 
@@ -92,15 +106,55 @@ class DaggerRounds:
         }
         return stats, replay_state
 
-    def keep(self, episodes: list[Episode]) -> None:
-        """Writes a round's labelled games to the aggregate dataset, when the run keeps one."""
+    def open_aggregate(self, rounds_done: int) -> None:
+        """Opens the aggregate dataset, when the run keeps one, before round `rounds_done` acts: a new one,
+        or on a resume the run's own with the rounds after `rounds_done` taken out (called when the rounds
+        start: nothing is written while a run is set up).
+
+        Raises:
+          DatasetError: on a resume, the dataset holds fewer rounds than the checkpoint (moved, replaced).
+        """
         if self.aggregate is None:
             return
-        if self._writer is None:  # opened at the first round: nothing is written while a run is set up
-            source = Source(kind="dagger", name=self.expert_name)
-            self._writer = DatasetWriter(self.aggregate, self.spec, source, append=self._append)
+        where = f"--save-aggregate {self.aggregate}"
+        append = self._append and (self.aggregate / DATA_DIR / METADATA_FILE).exists()
+        if self._append and rounds_done and not append:
+            raise DatasetError(
+                f"{where} holds no dataset, but this run's checkpoint has labelled {_rounds(rounds_done)} "
+                "into it: put it back where it was (the run reads it from there), or start a new run."
+            )
+        source = Source(kind="dagger", name=self.expert_name)
+        self._writer = DatasetWriter(self.aggregate, self.spec, source, append=append)
+        if not append:
+            self._round_episodes = []
+            self._writer.set_info(**{ROUND_EPISODES: []})
+            return
+        kept = self._writer.info.get(ROUND_EPISODES)
+        if kept is None:  # written by an imitax that did not count rounds: appended to as it was then
+            self._round_episodes = None
+            return
+        if len(kept) < rounds_done:
+            raise DatasetError(
+                f"{where} holds {_rounds(len(kept))} of DAgger, but this run's checkpoint has labelled "
+                f"{rounds_done}: it was replaced since. Put the run's own back, or start a new run."
+            )
+        self._round_episodes = kept[:rounds_done]
+        self._writer.truncate(sum(self._round_episodes))
+        self._writer.set_info(**{ROUND_EPISODES: self._round_episodes})
+
+    def keep(self, episodes: list[Episode]) -> None:
+        """Writes a round's labelled games to the aggregate dataset, when the run keeps one."""
+        if self._writer is None:
+            return
         for episode in episodes:
             self._writer.add(episode)
+        if self._round_episodes is not None:
+            self._round_episodes.append(len(episodes))
+            self._writer.set_info(**{ROUND_EPISODES: self._round_episodes})
+
+
+def _rounds(count: int) -> str:
+    return f"{count} round{'s' * (count != 1)}"
 
 
 class DaggerPhase:
@@ -138,8 +192,15 @@ class DaggerPhase:
     def restore(self, counters: dict[str, int]) -> None:
         self.round = counters["dagger_round"]
 
+    def updates_after(self, rounds: int) -> int:
+        """Offline updates done when `rounds` rounds have trained (pre-training's included)."""
+        return self.config.pretrain_updates + rounds * self.config.round_updates
+
     def run(self, s: Session) -> None:
         config = self.config
+        self.rounds.open_aggregate(self.round)
+        if self.round and s.offline_updates < self.updates_after(self.round):
+            self.train(s, {"round": self.round - 1})  # stopped during its updates: finish them first
         while self.round < config.rounds:
             beta = config.beta_at(self.round)
             s.log.message(f"DAgger round {self.round}: acting with beta {beta:.3f}")
@@ -148,12 +209,17 @@ class DaggerPhase:
             s.state = s.state._replace(replay=replay_state)
             stats["round"] = self.round
             self.round += 1
-            if config.round_updates:
-                self.updates.run(s.offline_updates + config.round_updates, self.name, 0, last_row=stats)
-            else:
-                s.log.row(0, {**s.base_row(self.name), **stats})
-            s.evaluate(self.name)
-            s.save()
-            s.stop.check()
+            self.train(s, stats)
         if config.save_aggregate:
             s.log.message(f"The aggregated demonstrations are in {config.save_aggregate}")
+
+    def train(self, s: Session, stats: dict[str, float]) -> None:
+        """The updates of the rounds done so far (up to `updates_after`, not by a count: a round stopped
+        during its updates finishes them on resume), then an evaluation and a checkpoint."""
+        if self.config.round_updates:
+            self.updates.run(self.updates_after(self.round), self.name, 0, last_row=stats)
+        else:
+            s.log.row(0, {**s.base_row(self.name), **stats})
+        s.evaluate(self.name)
+        s.save()
+        s.stop.check()
