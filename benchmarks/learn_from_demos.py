@@ -134,8 +134,16 @@ def greedy_evaluation(part: dict, games: int) -> dict:
     return part
 
 
-def agent_return(run_dir: str, games: int, epsilon: float) -> float:
-    """A trained agent's own score, the teacher's level in dagger_agent_teacher_vs_teacher."""
+def agent_return(run_dir: str, games: int, epsilon: float, results: dict) -> float:
+    """A trained agent's own score, the teacher's level in dagger_agent_teacher_vs_teacher. A teacher
+    trained by one of this script's Nature-protocol parts keeps that part's evaluation of the same games
+    (its `eval` at epsilon 0.05, its `eval_greedy`) instead of playing them again."""
+    key = {NATURE_EPSILON: "eval", 0.0: "eval_greedy"}.get(epsilon)
+    for name in GREEDY_TOO:
+        part = results.get(name, {})
+        evaluation = part.get(key, {})
+        if Path(part.get("run_dir", "")) == Path(run_dir) and len(evaluation.get("returns", [])) == games:
+            return evaluation["mean"]
     return evaluate(Path(run_dir), games, epsilon)["mean"]
 
 
@@ -143,34 +151,18 @@ def teacher_evaluations(part: dict, teacher: str | None, games: int, results: di
     """The agent teacher and its DAgger student, greedily and at the Nature protocol's epsilon 0.05, the
     protocol the teacher was trained and evaluated with: a DQN agent played greedily can repeat one
     losing rally (learn_pong.py's fast agent, -10.4 at 0.05 in its last evaluation, scores -19.1 greedily),
-    so its skill shows at 0.05, and both protocols are reported (each evaluation kept once done). A
-    teacher trained by one of this script's parts keeps that part's evaluations (the same games)."""
+    so its skill shows at 0.05, and both protocols are reported (each evaluation kept once done)."""
     from imitax.train.loading import load_run_config
 
     if "teacher_return" not in part:
         part["teacher"] = teacher  # --agent-teacher, the run that trained this part
         part["teacher_algo"] = load_run_config(teacher)[0]
-        part["teacher_return"] = part_evaluation(results, teacher, games, "eval_greedy")
-        if part["teacher_return"] is None:
-            part["teacher_return"] = agent_return(teacher, games, 0.0)
+        part["teacher_return"] = agent_return(teacher, games, 0.0, results)
     if "teacher_return_eps" not in part:
-        part["teacher_return_eps"] = part_evaluation(results, part["teacher"], games, "eval")
-        if part["teacher_return_eps"] is None:
-            part["teacher_return_eps"] = agent_return(part["teacher"], games, NATURE_EPSILON)
+        part["teacher_return_eps"] = agent_return(part["teacher"], games, NATURE_EPSILON, results)
     if len(part.get("eval_eps", {}).get("returns", [])) != games:
         part["eval_eps"] = evaluate(Path(part["run_dir"]), games, NATURE_EPSILON)
     return part
-
-
-def part_evaluation(results: dict, run_dir: str, games: int, key: str) -> float | None:
-    """The mean return of a Nature-protocol part whose run is `run_dir`, over the same `games` games: its
-    `eval` (epsilon 0.05) or `eval_greedy`; None when no such part has one."""
-    for name in GREEDY_TOO:
-        part = results.get(name, {})
-        evaluation = part.get(key, {})
-        if Path(part.get("run_dir", "")) == Path(run_dir) and len(evaluation.get("returns", [])) == games:
-            return evaluation["mean"]
-    return None
 
 
 def same_steps(results: dict, name: str, baseline: str) -> bool:

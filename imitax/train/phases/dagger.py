@@ -124,10 +124,9 @@ class DaggerRounds:
                 "into it: put it back where it was (the run reads it from there), or start a new run."
             )
         source = Source(kind="dagger", name=self.expert_name)
-        self._writer = DatasetWriter(self.aggregate, self.spec, source, append=append)
+        self._writer = DatasetWriter(self.aggregate, self.spec, source, {ROUND_EPISODES: []}, append=append)
         if not append:
             self._round_episodes = []
-            self._writer.set_info(**{ROUND_EPISODES: []})
             return
         kept = self._writer.info.get(ROUND_EPISODES)
         if kept is None:  # written by an imitax that did not count rounds: appended to as it was then
