@@ -279,8 +279,11 @@ def train_part(work: Path, name: str, args: list[str], minutes: float, games: in
     result = {"minutes": minutes_taken, "eval": evaluate(run, games, epsilon), "run_dir": str(run)}
     result["command"] = command
     result["matmul_gflops"] = rate
-    from imitax.train.run_dir import EVAL_FILE, METRICS_FILE, read_rows
+    from imitax.train.loading import load_run_config
+    from imitax.train.run_dir import EVAL_FILE, METRICS_FILE, is_finished, read_rows
+    from imitax.train.schedule import final_step
 
+    result["finished"] = is_finished(run, final_step(load_run_config(run)[1]))  # or stopped by `minutes`
     rows = read_rows(run / METRICS_FILE)
     result["metrics_rows"] = len(rows)
     result["env_steps"] = int(rows[-1]["env_steps"]) if rows else 0
@@ -363,7 +366,13 @@ def main() -> None:
     parser.add_argument("--work", default="runs/learn_from_demos", help="where runs and demos go")
     parser.add_argument("--demo-steps", type=int, default=50_000)
     parser.add_argument("--bc-minutes", type=float, default=20)
-    parser.add_argument("--dagger-minutes", type=float, default=30)
+    parser.add_argument(
+        "--dagger-minutes",
+        type=float,
+        default=30,
+        help="time limit of each DAgger part; one stopped before its last round is listed in "
+        "parts_stopped_early (12 rounds take ~23 minutes at ~200 GFLOP/s, ~80 at ~60)",
+    )
     parser.add_argument("--dagger-rounds", type=int, default=12)
     parser.add_argument(
         "--breakout-rounds",
@@ -534,10 +543,16 @@ def main() -> None:
         if f"{name}_return_greedy" in figures and "dqn_return_greedy" in figures:
             difference = figures[f"{name}_return_greedy"] - figures["dqn_return_greedy"]
             figures[f"{name}_minus_dqn_greedy"] = round(difference, 2)
-    for name, part in results.items():
-        if isinstance(part, dict) and "eval_sticky" in part:
+    parts = {name: part for name, part in results.items() if isinstance(part, dict)}
+    timed = ("bc", "bc_dart")  # they train until their minutes are up; the others' budgets are rounds, steps
+    stopped = [name for name in parts if parts[name].get("finished") is False and name not in timed]
+    for name in stopped:
+        print(f"{name}: its time limit stopped it before its last round or step; raise its --*-minutes")
+    figures["parts_stopped_early"] = stopped
+    for name, part in parts.items():
+        if "eval_sticky" in part:
             figures[f"{name}_return_sticky"] = part["eval_sticky"]["mean"]
-        if isinstance(part, dict) and "matmul_gflops" in part:
+        if "matmul_gflops" in part:
             figures[f"{name}_matmul_gflops"] = part["matmul_gflops"]
     figures.update(measured_elsewhere())
     figures.update(results.get("speed", {}))
