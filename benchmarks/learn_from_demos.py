@@ -27,7 +27,9 @@ when its time is up, and its final checkpoint then plays `--eval-games` whole ga
   update_ms_dqn, update_ms_dqfd    one jitted update of each objective on the same batch (Nature CNN)
   per_sample_ms                    a prioritized batch of 32 from 1,000,000 entries
   dagger_agent_teacher_vs_teacher  DAgger on Pong taught by a trained imitax agent (--agent-teacher, a
-                                   run directory such as learn_pong.py's), against that agent's own score;
+                                   run directory: one that wins greedily, such as this script's
+                                   dqfd_dagger_eps part; learn_pong.py's CPU DQN scores about random
+                                   greedily, which leaves the ratio no scale), against its own score;
                                    ..._eps: both at epsilon 0.05, the protocol a DQN teacher learnt under
   <part>_return_sticky             the same final policy under Machado et al. 2018's stochasticity (sticky
                                    actions 0.25, one no-op), --sticky-games games
@@ -391,7 +393,10 @@ def main() -> None:
     )
     parser.add_argument("--eval-games", type=int, default=30, help="final games, Nature protocol's count")
     parser.add_argument("--sticky-games", type=int, default=10, help="final games with sticky actions")
-    parser.add_argument("--agent-teacher", help="a trained Pong agent's run directory, DAgger's teacher")
+    parser.add_argument(
+        "--agent-teacher",
+        help="a trained Pong agent's run directory, DAgger's teacher (e.g. WORK/dqfd_dagger_eps, once run)",
+    )
     parser.add_argument(
         "--dagger-flags",
         default="",
