@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 
 import pytest
 
@@ -123,3 +124,21 @@ def test_each_stage_starts_from_the_one_before_with_the_data_before_it():
     without_dagger = stage_configs(MainJobConfig(quick=True, dagger_rounds=0), ("demos",), "pong-search")
     assert without_dagger["finetune"].init_from == without_dagger["bc"].run_dir
     assert without_dagger["finetune"].demos == ("demos",)
+
+
+def test_the_returns_table_fits_80_columns_without_cutting_a_figure():
+    from rich.console import Console
+
+    from imitax.job_report import print_table
+
+    row = dict(mean=-20.3, std=8.32, games=10, normalized=0.25, held_out_accuracy=0.907, agreement=0.998)
+    rows = [
+        dict(row, name="random play"),
+        dict(row, name="finetune", games=30, updates_per_s=1234.5, steps_per_s=33.4),
+    ]
+    console = Console(width=80, record=True, file=open(os.devnull, "w"))  # noqa: SIM115
+    print_table(rows, console)
+    text = console.export_text()
+    assert "…" not in text and max(len(line) for line in text.splitlines()) <= 80
+    for figure in ("-20.3 ± 8.3", "0.25", "0.91", "1.00", "1,234.5", "33.4", "30", "random play"):
+        assert figure in text
