@@ -13,13 +13,16 @@ import html
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from imitax.envs import AtariEnv
 from imitax.train import run_dir as rd
 from imitax.train.loading import load_agent
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 GIF_STEPS = 400  # agent steps shown (16 s of play at 4 frames a step)
 FINETUNE_NAMES = {"dqfd": "DQfD", "dqn": "DQN"}
@@ -158,7 +161,7 @@ def write_report(
     return page
 
 
-def print_table(rows: list[dict[str, Any]], console: Any = None) -> None:
+def print_table(rows: list[dict[str, Any]], console: Console | None = None) -> None:
     """The returns table on `console` (a rich Console; the terminal's by default), fitted to 80
     columns: its figures are never cut or wrapped, its headers may wrap."""
     from rich import box
