@@ -179,9 +179,10 @@ def print_table(rows: list[dict[str, Any]], console: Console | None = None) -> N
         "updates/s": [_rate(row.get("updates_per_s")) for row in rows],
         "steps/s": [_rate(row.get("steps_per_s")) for row in rows],
     }
+    title = "final returns"
     if len(games) == 1:  # one count for every row: said once in the title, which leaves room
         del columns["games"]
-    title = "final returns" + (f", {games.pop()} games each" if len(games) == 1 else "")
+        title += f", {next(iter(games))} games each"
     caption = (
         "normalised: random play 0, the expert 1. held-out acc.: on games the clone never trained on. "
         "agreement: with the oracle on the states the learner visits (DAgger's last round)."

@@ -4,8 +4,8 @@ changed setting redoes only the stages it reaches; bad input is refused before a
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
-import os
 
 import pytest
 
@@ -136,7 +136,7 @@ def test_the_returns_table_fits_80_columns_without_cutting_a_figure():
         dict(row, name="random play"),
         dict(row, name="finetune", games=30, updates_per_s=1234.5, steps_per_s=33.4),
     ]
-    console = Console(width=80, record=True, file=open(os.devnull, "w"))  # noqa: SIM115
+    console = Console(width=80, record=True, file=io.StringIO())
     print_table(rows, console)
     text = console.export_text()
     assert "…" not in text and max(len(line) for line in text.splitlines()) <= 80
