@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 import shlex
 import shutil
 import time
@@ -428,8 +429,13 @@ class MainJob:
             return json.loads(path.read_text())["returns"]
         print(f"the expert plays {episodes} games at epsilon {epsilon}, as the learners are evaluated")
         seed = self.config.seed + self.config.budget.demo_games  # the recording used seed, seed + 1, ...
-        teacher = make_teacher(self.expert, self.game)
-        played = evaluate_expert(teacher, self.game, episodes=episodes, seed=seed, noise=epsilon)
+        # A built-in expert plays a game per core; a trained agent plays here, on its network's device.
+        builtin = self.expert in available_experts()
+        expert = self.expert if builtin else make_teacher(self.expert, self.game)
+        workers = (os.cpu_count() or 1) if builtin else 1
+        played = evaluate_expert(
+            expert, self.game, episodes=episodes, seed=seed, noise=epsilon, workers=workers
+        )
         write_json(path, {"returns": played["returns"], "seed": seed, "epsilon": epsilon})
         return played["returns"]
 

@@ -181,6 +181,18 @@ def test_evaluate_expert_reports_returns_and_budget_hits():
         evaluate_expert("pong-search", "Pong", noise=1.5)
 
 
+def test_games_played_by_worker_processes_are_the_games_played_here():
+    """Each game's noise has its own generator, so a game's outcome depends on its seed, not on which
+    process played it or which games it played before."""
+    here = evaluate_expert("pong-sight", "Pong", episodes=3, seed=4, noise=0.5, max_steps=150)
+    apart = evaluate_expert("pong-sight", "Pong", episodes=3, seed=4, noise=0.5, max_steps=150, workers=2)
+    assert apart["returns"] == here["returns"] and apart["episode_steps"] == here["episode_steps"]
+    alone = evaluate_expert("pong-sight", "Pong", episodes=1, seed=6, noise=0.5, max_steps=150)
+    assert alone["returns"] == here["returns"][2:]
+    with pytest.raises(ValueError, match="registry name"):
+        evaluate_expert(make_expert("pong-sight", "Pong"), "Pong", episodes=2, workers=2)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "name, game, least", [("pong-search", "Pong", 15.0), ("breakout-search", "Breakout", 50.0)]

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+import multiprocessing
 import time
+from concurrent.futures import ProcessPoolExecutor
 from typing import Any, Literal
 
 import numpy as np
@@ -35,6 +38,18 @@ def play_episode(
     return score, steps, "budget"
 
 
+def play_game(
+    expert: Expert | str, game: str, preset: str, seed: int, noise: float, max_steps: int | None
+) -> tuple[float, int, Ending]:
+    """One whole game on a new `AtariEnv(training=False)` reset with `seed`, its noise drawn from a
+    generator of the same seed: a game's outcome depends on its seed alone, whichever process plays it."""
+    if isinstance(expert, str):
+        expert = make_expert(expert, game)
+    env = AtariEnv(game, preset, training=False, seed=seed)
+    max_steps = env.preset.max_episode_steps if max_steps is None else max_steps
+    return play_episode(expert, env, seed, noise, max_steps, np.random.default_rng(seed))
+
+
 def evaluate_expert(
     expert: Expert | str,
     game: str,
@@ -43,6 +58,7 @@ def evaluate_expert(
     seed: int = 0,
     noise: float = 0.0,
     max_steps: int | None = None,
+    workers: int = 1,
 ) -> dict[str, Any]:
     """Plays `episodes` full games (seeds `seed`, `seed + 1`, ...) on `AtariEnv(training=False)`.
 
@@ -51,6 +67,8 @@ def evaluate_expert(
       noise: probability that the executed action is uniformly random.
       max_steps: per-episode step budget (default: the preset's time limit, 27,000 steps in "nature").
         A game cut by it has stalled; Pong's experts finish a game in 2,000 to 5,000 steps.
+      workers: processes playing games at once. More than one needs `expert` by registry name (each
+        process makes its own); the returns are the same for any number (`play_game`).
 
     Returns:
       {"returns", "mean_return", "std_return", "steps" (total), "episode_steps", "budget_hits" (games
@@ -58,14 +76,21 @@ def evaluate_expert(
       returns are true game scores (unclipped, all lives).
     """
     if isinstance(expert, str):
-        expert = make_expert(expert, game)
+        make_expert(expert, game)  # an unknown name or game fails here, not in a worker
+    elif workers > 1:
+        raise ValueError(f"workers={workers} needs the expert's registry name, not an Expert object")
     if not 0.0 <= noise <= 1.0:
         raise ValueError(f"noise must be a probability in [0, 1], got {noise}")
-    env = AtariEnv(game, preset, training=False, seed=seed)
-    max_steps = env.preset.max_episode_steps if max_steps is None else max_steps
-    rng = np.random.default_rng(seed)
+    one_game = functools.partial(play_game, expert, game, preset, noise=noise, max_steps=max_steps)
+    seeds = range(seed, seed + episodes)
     start = time.perf_counter()
-    games = [play_episode(expert, env, seed + i, noise, max_steps, rng) for i in range(episodes)]
+    if workers > 1 and episodes > 1:
+        # spawn, not fork: the parent may hold jax's threads, which a forked child would inherit locked.
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(min(workers, episodes), mp_context=context) as pool:
+            games = list(pool.map(one_game, seeds))
+    else:
+        games = [one_game(s) for s in seeds]
     elapsed = time.perf_counter() - start
     returns = [score for score, _, _ in games]
     lengths = [steps for _, steps, _ in games]
