@@ -109,19 +109,21 @@ ACCELERATOR_BUDGET = Budget(
     demo_games=8,
     demo_noise=0.03,
     bc_updates=20_000,
-    dagger_rounds=8,
+    dagger_rounds=5,
     dagger_round_steps=4_000,
     dagger_round_updates=2_500,
     pretrain_updates=5_000,
-    finetune_steps=300_000,
+    finetune_steps=100_000,
     eval_episodes=10,
     final_episodes=30,
 )
-"""The default on a GPU or TPU, where an update takes about half a millisecond instead of 40: 3-4x the
-CPU budget's updates in cloning and DAgger, 19x its fine-tuning steps, twice the demonstrations and 10
-games per evaluation. Sized from an H100's rates (2026-11-26, benchmarks/results/throughput_gpu.json:
-3,700 training steps/s with 8 environments; the DAgger oracle labels about 700 states/s on CPU cores) to
-about 10 minutes; not yet run end to end on an accelerator."""
+"""The default on a GPU or TPU, where an update takes about half a millisecond instead of 40-100: 4x the
+CPU budget's cloning updates, 3x its DAgger labels and 8x its fine-tuning steps, twice the demonstrations
+and 10 games per evaluation. On an H100 (2026-12-06, benchmarks/results/main_job_gpu.json) the stages to
+the end of DAgger took 9 minutes and reached, over 30 games, BC +12.2 (0.87 of the expert) and DAgger
++11.5 (0.85); fine-tuning was not reached in that session's device time, and the whole job is estimated
+at about 13 minutes. Its time is games, not updates (cloning ran at 2,400 updates/s): recording on one
+core, and evaluations that play until their longest game ends (9,000-10,500 steps for a good player)."""
 
 BUDGETS = {"quick": QUICK_BUDGET, "cpu": CPU_BUDGET, "accelerator": ACCELERATOR_BUDGET}
 
