@@ -3,6 +3,8 @@ epsilon-greedy acting. DQN, BC, DQfD, BC->DQN and DAgger all come from here."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 import optax
@@ -81,14 +83,23 @@ def make_agent(config: AgentConfig, *, offline: bool = False) -> Agent:
             mlp_sizes=config.mlp_sizes,
             policy_head=config.policy_head,
         )
-        key_params, key_state = jax.random.split(key)
-        params = network.init(key_params, jnp.zeros((1, *spec.obs_shape), spec.obs_dtype))
         tx = make_optimizer(config)
+
+        # One compiled program: run op by op, the patches convolution's slices and each parameter's zeros
+        # compiled a program apiece (about 300, 5-10 s on a 2-core CPU, for every run and test).
+        @jax.jit
+        def arrays(key: jax.Array) -> tuple[Any, Any, Any, jax.Array]:
+            key_params, key_state = jax.random.split(key)
+            params = network.init(key_params, jnp.zeros((1, *spec.obs_shape), spec.obs_dtype))
+            # Its own buffers, so states can be donated; a pure cloner keeps no target at all.
+            target = jax.tree.map(jnp.copy, params) if reads_target else None
+            return params, target, tx.init(params), key_state
+
+        params, target, opt_state, key_state = arrays(key)
         return LearnerState(
             params=params,
-            # Its own buffers, so states can be donated; a pure cloner keeps no target at all.
-            target_params=jax.tree.map(jnp.copy, params) if reads_target else None,
-            opt_state=tx.init(params),
+            target_params=target,
+            opt_state=opt_state,
             updates=jnp.zeros((), jnp.int32),
             key=key_state,
             apply_fn=network.apply,

@@ -78,7 +78,7 @@ class HeldOut:
                 actions = action_index_map(dataset.info, spec)
                 what = f"held-out episodes of {dataset.path}"
                 state = add_episodes(episodes, replay, state, spec, actions, what)
-        valid = np.flatnonzero(jax.device_get(replay.is_valid(state, jnp.arange(rows))))
+        valid = np.flatnonzero(jax.device_get(jax.jit(replay.is_valid)(state, jnp.arange(rows))))
         self.episodes = sum(len(episodes) for _, episodes in parts)
         self.transitions = len(valid)
         padded = max(-(-len(valid) // CHUNK), 1) * CHUNK  # no transition at all: NaN scores
@@ -88,7 +88,9 @@ class HeldOut:
         self._state = state
         self._score = jax.jit(self._make_score(agent, replay))
         state_shape = jax.eval_shape(lambda key: agent.init(key, spec), jax.random.key(0))
-        scored = jax.eval_shape(agent.measure, state_shape, replay.gather(state, self._rows[0]))
+        scored = jax.eval_shape(
+            lambda a, r: agent.measure(a, replay.gather(r, self._rows[0])), state_shape, state
+        )
         self.columns = [PREFIX + name for name in sorted(scored)]
         """The metrics columns it fills: the objective's metrics, prefixed."""
 
