@@ -88,7 +88,7 @@ CPU_BUDGET = Budget(
 )
 """About 18 minutes on a 2-core CPU with AVX-512 (measured 18.2 from a fresh clone, 2026-12-05): over 10
 games each at epsilon 0.01, BC -0.1, DAgger +8.2, fine-tuning +5.6, the expert +17.4 (over 30, DAgger
-+6.6 and fine-tuning +7.4). 46.9 minutes on a 2-core CPU without it (matmul 66 GFLOP/s, 2026-12-06): BC
++6.6 and fine-tuning +7.4). 44-47 minutes on a 2-core CPU without it (matmul 55-66 GFLOP/s, 2026-12-06): BC
 -10.9, DAgger +11.0, fine-tuning +2.3 (over 30, +8.2 and +3.1). benchmarks/RESULTS.md."""
 
 QUICK_BUDGET = Budget(
@@ -145,7 +145,7 @@ class MainJobConfig:
     """Seeds every stage."""
     quick: bool = False
     """A smoke test of every stage (under 3 minutes on a 2-core CPU) instead of the default budget (about
-    18 minutes on a 2-core CPU with AVX-512, 47 without; on a GPU or TPU, the larger accelerator budget)."""
+    18 minutes on a 2-core CPU with AVX-512, 44 without; on a GPU or TPU, the larger accelerator budget)."""
     finetune: Literal["dqfd", "dqn"] = "dqfd"
     """The RL stage: DQfD (TD + n-step + margin + L2 over demonstrations and agent data) or DQN with the
     demonstrations in its replay."""
