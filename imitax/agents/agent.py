@@ -3,8 +3,10 @@ epsilon-greedy acting. DQN, BC, DQfD, BC->DQN and DAgger all come from here."""
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import optax
@@ -73,36 +75,38 @@ def make_agent(config: AgentConfig, *, offline: bool = False) -> Agent:
     measure = make_measure(objective, **phase)
     on_policy_head = config.acts_on_policy_head
 
-    def init(key: jax.Array, spec: EnvSpec) -> LearnerState:
-        if config.augment_shift and spec.frame_stack is None:
-            raise ValueError(f"augment_shift shifts frames; {spec.name} has vector observations: use 0")
-        network = make_q_network(
+    tx = make_optimizer(config)
+
+    def network_for(spec: EnvSpec) -> nn.Module:
+        return make_q_network(
             spec,
             torso=config.torso,
             dueling=config.dueling,
             mlp_sizes=config.mlp_sizes,
             policy_head=config.policy_head,
         )
-        tx = make_optimizer(config)
 
-        # One compiled program: run op by op, the patches convolution's slices and each parameter's zeros
-        # compiled a program apiece (about 300, 5-10 s on a 2-core CPU, for every run and test).
-        @jax.jit
-        def arrays(key: jax.Array) -> tuple[Any, Any, Any, jax.Array]:
-            key_params, key_state = jax.random.split(key)
-            params = network.init(key_params, jnp.zeros((1, *spec.obs_shape), spec.obs_dtype))
-            # Its own buffers, so states can be donated; a pure cloner keeps no target at all.
-            target = jax.tree.map(jnp.copy, params) if reads_target else None
-            return params, target, tx.init(params), key_state
+    # One compiled program per game, shared by every seed's init: run op by op, the patches convolution's
+    # slices and each parameter's zeros compiled a program apiece (about 300, 5-10 s on a 2-core CPU).
+    @functools.partial(jax.jit, static_argnums=1)
+    def arrays(key: jax.Array, spec: EnvSpec) -> tuple[Any, Any, Any, jax.Array]:
+        key_params, key_state = jax.random.split(key)
+        params = network_for(spec).init(key_params, jnp.zeros((1, *spec.obs_shape), spec.obs_dtype))
+        # Its own buffers, so states can be donated; a pure cloner keeps no target at all.
+        target = jax.tree.map(jnp.copy, params) if reads_target else None
+        return params, target, tx.init(params), key_state
 
-        params, target, opt_state, key_state = arrays(key)
+    def init(key: jax.Array, spec: EnvSpec) -> LearnerState:
+        if config.augment_shift and spec.frame_stack is None:
+            raise ValueError(f"augment_shift shifts frames; {spec.name} has vector observations: use 0")
+        params, target, opt_state, key_state = arrays(key, spec)
         return LearnerState(
             params=params,
             target_params=target,
             opt_state=opt_state,
             updates=jnp.zeros((), jnp.int32),
             key=key_state,
-            apply_fn=network.apply,
+            apply_fn=network_for(spec).apply,
             tx=tx,
         )
 
